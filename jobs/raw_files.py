@@ -1,0 +1,285 @@
+"""Read raw generation files inside the engine: lines or rows in, staged rows out.
+
+Runs in ``mapInArrow`` over a small DataFrame of work items (one per file, or
+per request/response pair of an OpenAI batch), so reading is spread over the
+executors and nothing passes through the driver. Reading here, in Python,
+rather than with the engines' JSON reader is deliberate: it is the portable
+way to know each record's file and line (Sail has no ``input_file_name()``),
+to detect malformed JSON, invalid UTF-8 and oversized records (neither
+engine's JSON functions report them reliably), and to split on ``\\n`` only,
+so a U+2028 inside a JSON string does not break a record.
+
+Every input record becomes exactly one staged row with ``error`` null
+(one row per candidate, the first flagged ``first_of_record``), or exactly
+one staged row with an ``error`` code, the quarantine row.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zstandard
+from pyspark.sql import types as T
+
+from sftmix.transforms.raw_records import (
+    RecordError,
+    SourceShape,
+    batch_candidates,
+    flat_candidates,
+    grouped_candidates,
+)
+
+MESSAGE = T.StructType([T.StructField("role", T.StringType()), T.StructField("content", T.StringType())])
+
+# Columns of bronze.generations, in order.
+GENERATION_FIELDS = [
+    T.StructField("candidate_id", T.StringType()),
+    T.StructField("prompt_id", T.StringType()),
+    T.StructField("sample_index", T.LongType()),
+    T.StructField("source", T.StringType()),
+    T.StructField("kind", T.StringType()),
+    T.StructField("domain", T.StringType()),
+    T.StructField("language", T.StringType()),
+    T.StructField("system", T.StringType()),
+    T.StructField("prompt", T.StringType()),
+    T.StructField("messages", T.ArrayType(MESSAGE)),
+    T.StructField("reference_answer", T.StringType()),
+    T.StructField("completion", T.StringType()),
+    T.StructField("reasoning_content", T.StringType()),
+    T.StructField("finish_reason", T.StringType()),
+    T.StructField("model", T.StringType()),
+    T.StructField("completion_tokens", T.LongType()),
+    T.StructField("tests_passed", T.LongType()),
+    T.StructField("tests_total", T.LongType()),
+    T.StructField("judge_score", T.DoubleType()),
+    T.StructField("external_verdict", T.StringType()),
+    T.StructField("metadata", T.StringType()),
+    T.StructField("file", T.StringType()),
+    T.StructField("line", T.LongType()),
+]
+STAGED_SCHEMA = T.StructType(
+    GENERATION_FIELDS
+    + [
+        T.StructField("first_of_record", T.BooleanType()),
+        T.StructField("error", T.StringType()),
+        T.StructField("error_message", T.StringType()),
+        T.StructField("raw", T.StringType()),
+    ]
+)
+WORK_SCHEMA = T.StructType(
+    [
+        T.StructField("source", T.StringType()),
+        T.StructField("file", T.StringType()),
+        T.StructField("request_file", T.StringType()),
+    ]
+)
+
+
+def _arrow_type(data_type: T.DataType) -> pa.DataType:
+    if isinstance(data_type, T.StringType):
+        return pa.large_string()
+    if isinstance(data_type, T.LongType):
+        return pa.int64()
+    if isinstance(data_type, T.DoubleType):
+        return pa.float64()
+    if isinstance(data_type, T.BooleanType):
+        return pa.bool_()
+    if isinstance(data_type, T.ArrayType):
+        return pa.list_(_arrow_type(data_type.elementType))  # classic Spark rejects LargeList
+    if isinstance(data_type, T.StructType):
+        return pa.struct([pa.field(f.name, _arrow_type(f.dataType)) for f in data_type.fields])
+    raise TypeError(data_type)
+
+
+ARROW_STAGED = pa.schema([pa.field(f.name, _arrow_type(f.dataType)) for f in STAGED_SCHEMA.fields])
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    max_record_bytes: int
+    quarantine_raw_chars: int
+    batch_rows: int
+
+
+def open_lines(path: str) -> io.BufferedIOBase:
+    """A binary stream of the decompressed file (gzip / zstd by extension)."""
+    raw = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - closed with the wrapper
+    if path.endswith(".gz"):
+        return io.BufferedReader(gzip.GzipFile(fileobj=raw), buffer_size=1 << 20)  # type: ignore[arg-type]
+    if path.endswith(".zst"):
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
+        return io.BufferedReader(reader, buffer_size=1 << 20)  # type: ignore[arg-type]
+    return raw
+
+
+def iter_lines(path: str, max_bytes: int) -> Iterator[tuple[int, bytes, bool]]:
+    """(1-based line number, bytes, oversized) for each non-blank line; splits on \\n only."""
+    with open_lines(path) as stream:
+        number = 0
+        while True:
+            data = stream.readline(max_bytes + 1)
+            if not data:
+                return
+            number += 1
+            oversized = len(data) > max_bytes and not data.endswith(b"\n")
+            if oversized:
+                while True:  # skip the rest of the line without holding it
+                    rest = stream.readline(1 << 20)
+                    if not rest or rest.endswith(b"\n"):
+                        break
+            if data.strip():
+                yield number, data, oversized
+
+
+class _Staging:
+    """Collects staged rows and cuts them into Arrow batches."""
+
+    def __init__(self, limits: ReadLimits) -> None:
+        self.limits = limits
+        self.rows: list[dict[str, Any]] = []
+
+    def good(self, rows: list[dict[str, Any]], file: str, line: int) -> None:
+        for position, row in enumerate(rows):
+            row["file"] = file
+            row["line"] = line
+            row["first_of_record"] = position == 0
+            self.rows.append(row)
+
+    def bad(self, source: str, file: str, line: int, code: str, message: str, raw: bytes | str) -> None:
+        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        self.rows.append(
+            {
+                "source": source,
+                "file": file,
+                "line": line,
+                "first_of_record": True,
+                "error": code,
+                "error_message": message[:500],
+                "raw": text[: self.limits.quarantine_raw_chars],
+            }
+        )
+
+    def flush(self, force: bool = False) -> Iterator[pa.RecordBatch]:
+        if self.rows and (force or len(self.rows) >= self.limits.batch_rows):
+            yield pa.RecordBatch.from_pylist(self.rows, ARROW_STAGED)
+            self.rows = []
+
+
+def parse_json(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as decode_error:
+            raise RecordError("invalid_utf8", f"invalid UTF-8: {decode_error}") from None
+        raise RecordError("invalid_json", f"invalid JSON: {error}") from None
+
+
+def _read_json_lines(shape: SourceShape, path: str, stage: _Staging) -> Iterator[pa.RecordBatch]:
+    file_name = os.path.basename(path)
+    limit = stage.limits.max_record_bytes
+    try:
+        for line, data, oversized in iter_lines(path, limit):
+            if oversized:
+                stage.bad(shape.name, path, line, "record_too_large", f"record over {limit} bytes", data[:4096])
+                continue
+            try:
+                record = parse_json(data)
+                if shape.format == "grouped":
+                    rows = grouped_candidates(record, shape)
+                else:
+                    rows = flat_candidates(record, shape, file_name, line)
+                stage.good(rows, path, line)
+            except RecordError as error:
+                stage.bad(shape.name, path, line, error.code, str(error), data)
+            yield from stage.flush()
+    except (OSError, EOFError, zlib.error, zstandard.ZstdError) as error:
+        stage.bad(shape.name, path, -1, "unreadable_file", f"{type(error).__name__}: {error}", b"")
+
+
+def _read_parquet_rows(shape: SourceShape, path: str, stage: _Staging) -> Iterator[pa.RecordBatch]:
+    file_name = os.path.basename(path)
+    row_index = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=stage.limits.batch_rows):
+        for record in batch.to_pylist():
+            try:
+                if shape.format == "grouped":
+                    rows = grouped_candidates(record, shape)
+                else:
+                    rows = flat_candidates(record, shape, file_name, row_index)
+                stage.good(rows, path, row_index)
+            except RecordError as error:
+                raw = orjson.dumps(record, default=str)
+                stage.bad(shape.name, path, row_index, error.code, str(error), raw)
+            row_index += 1
+        yield from stage.flush()
+
+
+def _read_batch_pair(shape: SourceShape, responses: str, requests: str, stage: _Staging) -> Iterator[pa.RecordBatch]:
+    pending: dict[str, tuple[int, dict[str, Any]]] = {}
+    limit = stage.limits.max_record_bytes
+    for line, data, oversized in iter_lines(requests, limit):
+        try:
+            if oversized:
+                raise RecordError("record_too_large", f"record over {limit} bytes")
+            request = parse_json(data)
+            custom_id = request.get("custom_id") if isinstance(request, dict) else None
+            if not isinstance(custom_id, str):
+                raise RecordError("missing_field", "request has no string 'custom_id'")
+            if custom_id in pending:
+                raise RecordError("duplicate_custom_id", f"custom_id {custom_id!r} repeats a request")
+            pending[custom_id] = (line, request)
+        except RecordError as error:
+            stage.bad(shape.name, requests, line, error.code, str(error), data)
+    seen: set[str] = set()
+    for line, data, oversized in iter_lines(responses, limit):
+        try:
+            if oversized:
+                raise RecordError("record_too_large", f"record over {limit} bytes")
+            response = parse_json(data)
+            custom_id = response.get("custom_id") if isinstance(response, dict) else None
+            if not isinstance(custom_id, str):
+                raise RecordError("missing_field", "response has no string 'custom_id'")
+            if custom_id in seen:
+                raise RecordError("duplicate_custom_id", f"custom_id {custom_id!r} answered twice")
+            if custom_id not in pending:
+                raise RecordError("response_without_request", f"no request with custom_id {custom_id!r}")
+            seen.add(custom_id)
+            _, request = pending.pop(custom_id)
+            if response.get("error") is not None:
+                raise RecordError("batch_error", f"the batch runner reported: {response['error']}")
+            stage.good(batch_candidates(request, response, shape), responses, line)
+        except RecordError as error:
+            stage.bad(shape.name, responses, line, error.code, str(error), data)
+        yield from stage.flush()
+    for custom_id, (line, request) in pending.items():
+        message = f"request {custom_id!r} has no response in {os.path.basename(responses)}"
+        stage.bad(shape.name, requests, line, "request_without_response", message, orjson.dumps(request))
+
+
+def read_work_items(
+    batches: Iterator[pa.RecordBatch], shapes: dict[str, SourceShape], limits: ReadLimits
+) -> Iterator[pa.RecordBatch]:
+    """The mapInArrow body: work items (source, file, request_file) in, staged rows out."""
+    stage = _Staging(limits)
+    for batch in batches:
+        for item in batch.to_pylist():
+            shape = shapes[item["source"]]
+            path = item["file"]
+            if item["request_file"]:
+                yield from _read_batch_pair(shape, path, item["request_file"], stage)
+            elif path.endswith(".parquet"):
+                yield from _read_parquet_rows(shape, path, stage)
+            else:
+                yield from _read_json_lines(shape, path, stage)
+    yield from stage.flush(force=True)
