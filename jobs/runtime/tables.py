@@ -26,6 +26,7 @@ TABLES = (
     "silver.candidates",
     "silver.prompts",
     "silver.selected",
+    "silver.prompt_status",
     "silver.decisions",
     "silver.contamination",
     "gold.sft_mix",
