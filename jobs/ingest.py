@@ -78,8 +78,9 @@ def source_shape(source: SourceConfig) -> SourceShape:
     unknown = validate_field_names(source.format, source.fields)
     if unknown:
         raise ConfigError(f"sources[{source.name}].fields: unknown logical field {unknown[0]!r}")
+    fields = tuple(sorted(source.fields.items()))
     return SourceShape(
-        source.name, source.format, source.kind, source.domain, source.language, tuple(sorted(source.fields.items()))
+        source.name, source.format, source.kind, source.domain, source.language, fields, source.key_by_file
     )
 
 

@@ -196,7 +196,7 @@ def _read_json_lines(shape: SourceShape, path: str, stage: _Staging) -> Iterator
             try:
                 record = parse_json(data)
                 if shape.format == "grouped":
-                    rows = grouped_candidates(record, shape)
+                    rows = grouped_candidates(record, shape, file_name)
                 else:
                     rows = flat_candidates(record, shape, file_name, line)
                 stage.good(rows, path, line)
@@ -214,7 +214,7 @@ def _read_parquet_rows(shape: SourceShape, path: str, stage: _Staging) -> Iterat
         for record in batch.to_pylist():
             try:
                 if shape.format == "grouped":
-                    rows = grouped_candidates(record, shape)
+                    rows = grouped_candidates(record, shape, file_name)
                 else:
                     rows = flat_candidates(record, shape, file_name, row_index)
                 stage.good(rows, path, row_index)

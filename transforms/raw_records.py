@@ -19,7 +19,10 @@ path in the record:
   file name and line, so re-reading the same file gives the same ids.
 - grouped: ``completions`` (a list of strings, or of objects with the flat
   names inside: map ``completion`` etc. relative to the item), ``reasonings``,
-  ``finish_reasons`` (parallel lists).
+  ``finish_reasons``, ``verdicts``, ``judge_scores`` (parallel lists). When
+  one source spreads a prompt's candidates over several files (one file per
+  model, as Sky-T1's evaluation dumps do), ``key_by_file`` adds the file name
+  to the candidate key so their ids do not collide.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 import orjson
 
 FLAT_FIELDS = {"completion", "reasoning", "finish_reason", "sample_index", "completion_tokens"}
-GROUPED_FIELDS = {"completions", "reasonings", "finish_reasons"}
+GROUPED_FIELDS = {"completions", "reasonings", "finish_reasons", "verdicts", "judge_scores"}
 COMMON_FIELDS = {
     "prompt_id", "prompt", "messages", "system", "reference_answer", "domain", "model",
     "tests_passed", "tests_total", "judge_score", "verdict",
@@ -62,6 +65,7 @@ class SourceShape:
     domain: str | None
     language: str
     fields: tuple[tuple[str, str], ...]
+    key_by_file: bool = False
 
     def path(self, logical: str) -> str | None:
         mapped = dict(self.fields)
@@ -83,13 +87,17 @@ def candidate_id(source: str, prompt_id: str, sample_key: str) -> str:
 
 
 def lookup(record: Any, path: str | None) -> Any:
+    """The value at a dotted path; a numeric part indexes a list (``instances.0.output``)."""
     if path is None:
         return None
     node = record
     for part in path.split("."):
-        if not isinstance(node, dict):
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit():
+            node = node[int(part)] if int(part) < len(node) else None
+        else:
             return None
-        node = node.get(part)
     return node
 
 
@@ -232,7 +240,7 @@ def flat_candidates(record: Any, shape: SourceShape, file_name: str, line: int) 
     return [row]
 
 
-def grouped_candidates(record: Any, shape: SourceShape) -> list[dict[str, Any]]:
+def grouped_candidates(record: Any, shape: SourceShape, file_name: str = "") -> list[dict[str, Any]]:
     if not isinstance(record, dict):
         raise RecordError("not_an_object", f"a record must be a JSON object, got {type(record).__name__}")
     common = prompt_fields(record, shape)
@@ -244,7 +252,7 @@ def grouped_candidates(record: Any, shape: SourceShape) -> list[dict[str, Any]]:
         raise RecordError("wrong_type", f"field {completions_path!r} must be a list, got {type(completions).__name__}")
     parallel = {
         name: _parallel_list(record, shape.path(name), len(completions))
-        for name in ("reasonings", "finish_reasons")
+        for name in ("reasonings", "finish_reasons", "verdicts", "judge_scores")
     }
     rows = []
     for index, item in enumerate(completions):
@@ -256,7 +264,11 @@ def grouped_candidates(record: Any, shape: SourceShape) -> list[dict[str, Any]]:
             raise RecordError("wrong_type", f"{completions_path}[{index}] must be a string or object")
         fields["reasoning_content"] = fields["reasoning_content"] or _text(parallel["reasonings"][index], "reasonings")
         fields["finish_reason"] = fields["finish_reason"] or _text(parallel["finish_reasons"][index], "finish_reasons")
-        rows.append({**common, **fields, "candidate_id": candidate_id(shape.name, common["prompt_id"], str(index))})
+        fields["external_verdict"] = fields["external_verdict"] or _verdict(parallel["verdicts"][index])
+        if fields["judge_score"] is None:
+            fields["judge_score"] = _number(parallel["judge_scores"][index], "judge_scores")
+        sample_key = f"{file_name}:{index}" if shape.key_by_file else str(index)
+        rows.append({**common, **fields, "candidate_id": candidate_id(shape.name, common["prompt_id"], sample_key)})
     return rows
 
 

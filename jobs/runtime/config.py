@@ -75,6 +75,8 @@ class SourceConfig:
     response_suffix: str = ".output.jsonl"
     # verification policy: candidates without an accepted verdict get `unverified`
     require_verification: bool = False
+    # grouped sources whose candidates of one prompt sit in several files (one per model)
+    key_by_file: bool = False
 
 
 @dataclass(frozen=True)
