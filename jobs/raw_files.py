@@ -16,6 +16,7 @@ one staged row with an ``error`` code, the quarantine row.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import os
@@ -30,6 +31,7 @@ import pyarrow.parquet as pq
 import zstandard
 from pyspark.sql import types as T
 
+from sftmix.transforms import process_pool
 from sftmix.transforms.raw_records import (
     RecordError,
     SourceShape,
@@ -267,19 +269,42 @@ def _read_batch_pair(shape: SourceShape, responses: str, requests: str, stage: _
         stage.bad(shape.name, requests, line, "request_without_response", message, orjson.dumps(request))
 
 
+def read_item(item: dict[str, Any], shape: SourceShape, limits: ReadLimits) -> Iterator[pa.RecordBatch]:
+    """Staged rows of one work item: a JSONL file, a Parquet file, or a batch request/response pair."""
+    stage = _Staging(limits)
+    path = item["file"]
+    if item["request_file"]:
+        yield from _read_batch_pair(shape, path, item["request_file"], stage)
+    elif path.endswith(".parquet"):
+        yield from _read_parquet_rows(shape, path, stage)
+    else:
+        yield from _read_json_lines(shape, path, stage)
+    yield from stage.flush(force=True)
+
+
+def read_item_ipc(item: dict[str, Any], shapes: dict[str, SourceShape], limits: ReadLimits) -> bytes:
+    """``read_item`` in a pool worker: the staged rows come back as one Arrow IPC stream."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, ARROW_STAGED) as writer:
+        for batch in read_item(item, shapes[item["source"]], limits):
+            writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
 def read_work_items(
     batches: Iterator[pa.RecordBatch], shapes: dict[str, SourceShape], limits: ReadLimits
 ) -> Iterator[pa.RecordBatch]:
-    """The mapInArrow body: work items (source, file, request_file) in, staged rows out."""
-    stage = _Staging(limits)
-    for batch in batches:
-        for item in batch.to_pylist():
-            shape = shapes[item["source"]]
-            path = item["file"]
-            if item["request_file"]:
-                yield from _read_batch_pair(shape, path, item["request_file"], stage)
-            elif path.endswith(".parquet"):
-                yield from _read_parquet_rows(shape, path, stage)
-            else:
-                yield from _read_json_lines(shape, path, stage)
-    yield from stage.flush(force=True)
+    """The mapInArrow body: work items (source, file, request_file) in, staged rows out.
+
+    With a UDF process pool (Sail) each file is parsed in a pool worker, so parsing
+    uses every core instead of the engine's one Python thread; without one
+    (classic Spark, one Python worker per task already) it runs inline.
+    """
+    items = [item for batch in batches for item in batch.to_pylist()]
+    if process_pool.pool_size() == 0:
+        for item in items:
+            yield from read_item(item, shapes[item["source"]], limits)
+        return
+    work = functools.partial(read_item_ipc, shapes=shapes, limits=limits)
+    for payload in process_pool.imap(work, items):
+        yield from pa.ipc.open_stream(payload)

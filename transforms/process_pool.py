@@ -16,11 +16,12 @@ replaced, so one pathological input never hangs a stage.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as futures
 import logging
 import multiprocessing
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 log = logging.getLogger("sftmix")
@@ -109,6 +110,27 @@ def map_chunks(
             for later in range(index + 1, len(pending)):
                 pending[later] = pool.submit(work, chunks[later])
     return results
+
+
+def imap(
+    work: Callable[[T], R], items: Sequence[T], *, initializer: Callable[[], None] | None = None
+) -> Iterator[R]:
+    """``work`` over each item, in order, at most two items per worker in flight (bounded memory)."""
+    if _size == 0:
+        if initializer is not None:
+            _run_initializer_once(initializer)
+        for item in items:
+            yield work(item)
+        return
+    pool = _pool_for(initializer)
+    ahead = 2 * _size
+    pending: collections.deque[futures.Future[R]] = collections.deque()
+    for item in items:
+        pending.append(pool.submit(work, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 _initialized: set[Any] = set()
