@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sftmix.jobs import annotate, ingest
+from sftmix.jobs import annotate, dedup, ingest
 from sftmix.jobs.runtime.context import Runtime, StageResult
 
 # Stage name -> body(rt) -> StageResult, in flow order.
 STAGES: dict[str, Callable[[Runtime], StageResult]] = {
     "ingest": ingest.ingest,
     "annotate": annotate.annotate,
+    "dedup": dedup.dedup,
 }
 
 

@@ -1,10 +1,260 @@
-"""Stage transforms: not built yet (see the open issues)."""
+"""Benchmark decontamination: word n-gram overlap and exact match after normalization.
+
+A prompt is contaminated by a benchmark item when, after the normalization of
+``text_normalize.py`` (NFKC, case fold, number formatting, punctuation and
+whitespace), it shares at least ``min_matching_ngrams`` word ``ngram``-grams
+with the item's question (open-r1 uses 8 and one shared n-gram; DeepSeek used
+10), or equals it exactly. N-grams, not whole-text hashes, are what catch an
+added instruction ("Solve the following problem: ...") or a suffix ("Put the
+answer in \\boxed{}"): the question's own n-grams survive inside the prompt.
+A question shorter than ``ngram`` tokens has no n-gram of that size and is
+matched exactly only.
+
+Inputs are plain frames: prompts (``node``, ``source``, ``prompt_id``,
+``prompt``, optional ``reference_answer``) and benchmark items
+(``benchmark``, ``item_id``, ``question``, ``answer``) that the stage reads
+from the files of the config. Outputs: one audit row per (prompt, item)
+match, the best match per prompt, and a per-benchmark report.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from sftmix.transforms import process_pool
+from sftmix.transforms.text_normalize import ngram_hashes, text_hashes, tokenize
+
+
+@dataclass(frozen=True)
+class BenchmarkFile:
+    """One benchmark file: JSONL or Parquet with a question field and an optional answer field."""
+
+    name: str
+    path: str
+    question_field: str = "question"
+    answer_field: str | None = None
+    # Field naming an item; null: "id" when the file has it, else the 1-based row number.
+    id_field: str | None = None
 
 
 @dataclass(frozen=True)
 class DecontaminateParams:
-    """Parameters of this stage; fields arrive with the stage."""
+    """Decontamination against benchmark files (documented in conf/base.yaml)."""
+
+    enabled: bool = True
+    ngram: int = 8
+    min_matching_ngrams: int = 1
+    exact_match: bool = True
+    max_chars: int = 100_000
+    # Per prompt: long prompts keep their first n-grams only (memory bound).
+    max_ngrams: int = 20_000
+    batch_rows: int = 2000
+    benchmarks: list[BenchmarkFile] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.ngram < 1 or self.min_matching_ngrams < 1 or self.max_ngrams < 1:
+            raise ValueError("decontaminate.ngram, min_matching_ngrams and max_ngrams must be >= 1")
+        names = [b.name for b in self.benchmarks]
+        if len(set(names)) != len(names):
+            raise ValueError("decontaminate.benchmarks: names must be unique")
+
+
+BENCHMARK_SCHEMA = T.StructType(
+    [
+        T.StructField("benchmark", T.StringType()),
+        T.StructField("item_id", T.StringType()),
+        T.StructField("question", T.StringType()),
+        T.StructField("answer", T.StringType()),
+    ]
+)
+
+MATCH_SCHEMA_FIELDS = (
+    "source", "prompt_id", "benchmark", "item_id", "match", "matching_ngrams", "item_ngrams",
+    "overlap", "ngram", "answer_match",
+)
+
+
+def _ngram_work(items: Sequence[tuple[list[str | None], int, int, int, bool]]) -> list[tuple]:
+    out = []
+    for texts, n, max_chars, max_ngrams, with_text in items:
+        tokens = tokenize(pa.array(texts, pa.string()), max_chars)
+        offsets, hashes = ngram_hashes(tokens, n, max_ngrams)
+        # Short texts got one n-gram made of all their tokens: not an n-gram of size n, drop it.
+        full = tokens.lengths >= n
+        keep = np.repeat(full, np.diff(offsets))
+        counts = np.where(full, np.diff(offsets), 0)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        texts_out = None
+        if with_text:
+            texts_out = _ngram_texts(tokens.normalized, n, max_ngrams)
+        out.append((text_hashes(tokens.normalized), offsets, hashes[keep].view(np.int64), texts_out))
+    return out
+
+
+def _ngram_texts(normalized: pa.Array, n: int, max_ngrams: int) -> list[str]:
+    """The n-grams as text, in the order of ``ngram_hashes`` (benchmark side only: small)."""
+    texts = []
+    for value in normalized.to_pylist():
+        words = value.split(" ") if value else []
+        texts.extend(" ".join(words[i : i + n]) for i in range(min(len(words) - n + 1, max_ngrams)))
+    return texts
+
+
+def _ngram_frame(df: DataFrame, text_col: str, params: DecontaminateParams, with_text: bool) -> DataFrame:
+    """Keep every column but ``text_col``; add ``norm_hash`` and ``ngrams`` (array of hashes, or of
+    structs with the n-gram text when ``with_text``)."""
+    kept = [f for f in df.schema.fields if f.name != text_col]
+    names = [f.name for f in kept]
+    if with_text:
+        element = T.StructType([T.StructField("hash", T.LongType()), T.StructField("text", T.StringType())])
+    else:
+        element = T.LongType()
+    schema = T.StructType(
+        kept + [T.StructField("norm_hash", T.LongType()), T.StructField("ngrams", T.ArrayType(element))]
+    )
+    n, max_chars, max_ngrams, batch_rows = params.ngram, params.max_chars, params.max_ngrams, params.batch_rows
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            texts = batch.column(text_col).to_pylist()
+            pieces = [
+                (texts[i : i + batch_rows], n, max_chars, max_ngrams, with_text)
+                for i in range(0, len(texts), batch_rows)
+            ]
+            results = process_pool.map_chunks(_ngram_work, pieces, chunk_size=1)
+            norm = np.concatenate([r[0] for r in results])
+            counts = np.concatenate([np.diff(r[1]) for r in results])
+            offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32), pa.int32())
+            values: pa.Array = pa.array(np.concatenate([r[2] for r in results]), pa.int64())
+            if with_text:
+                text_values = pa.array([t for r in results for t in r[3]], pa.string())
+                values = pa.StructArray.from_arrays([values, text_values], names=["hash", "text"])
+            ngrams = pa.ListArray.from_arrays(offsets, values)
+            columns = [batch.column(name) for name in names] + [pa.array(norm, pa.int64()), ngrams]
+            yield pa.RecordBatch.from_arrays(columns, names=[f.name for f in schema.fields])
+
+    return df.mapInArrow(run, schema)
+
+
+def _answer_key(col: str) -> F.Column:
+    """Answers compared loosely for the audit: case, spaces and dollar signs ignored."""
+    return F.lower(F.regexp_replace(F.coalesce(F.col(col), F.lit("")), r"[\s$]", ""))
+
+
+def find_contamination(prompts: DataFrame, items: DataFrame, params: DecontaminateParams) -> DataFrame:
+    """Audit rows: one per (prompt, benchmark item) that matches, exact or by shared n-grams.
+
+    ``prompts``: node, source, prompt_id, prompt and optionally reference_answer.
+    ``items``: benchmark, item_id, question, answer (``BENCHMARK_SCHEMA``).
+    """
+    answer = "reference_answer" if "reference_answer" in prompts.columns else None
+    prompt_cols = ["node", "source", "prompt_id", "prompt"] + ([answer] if answer else [])
+    prompt_ngrams = _ngram_frame(prompts.select(*prompt_cols), "prompt", params, with_text=False)
+    item_ngrams = _ngram_frame(items, "question", params, with_text=True).withColumn(
+        "item_ngrams", F.size("ngrams")
+    )
+    item_info = item_ngrams.select("benchmark", "item_id", "answer", "item_ngrams")
+    bench_grams = item_ngrams.select("benchmark", "item_id", F.explode("ngrams").alias("g")).select(
+        "benchmark", "item_id", F.col("g.hash").alias("hash"), F.col("g.text").alias("text")
+    )
+    by_ngram = (
+        prompt_ngrams.select("node", F.explode("ngrams").alias("hash"))
+        .distinct()
+        .join(F.broadcast(bench_grams), "hash")
+        .groupBy("node", "benchmark", "item_id")
+        .agg(F.count("*").alias("matching_ngrams"), F.min(F.struct("hash", "text")).alias("first"))
+        .where(F.col("matching_ngrams") >= params.min_matching_ngrams)
+        .select("node", "benchmark", "item_id", "matching_ngrams", F.col("first.text").alias("ngram"))
+    )
+    matches = by_ngram.withColumn("exact", F.lit(False))
+    if params.exact_match:
+        exact = prompt_ngrams.select("node", "norm_hash").join(
+            F.broadcast(item_ngrams.select("benchmark", "item_id", "norm_hash")), "norm_hash"
+        )
+        matches = (
+            exact.select("node", "benchmark", "item_id", F.lit(True).alias("exact"))
+            .join(by_ngram, ["node", "benchmark", "item_id"], "full")
+            .withColumn("exact", F.coalesce(F.col("exact"), F.lit(False)))
+            .withColumn("matching_ngrams", F.coalesce(F.col("matching_ngrams"), F.lit(0)))
+        )
+    info = prompt_ngrams.select("node", "source", "prompt_id", *([answer] if answer else []))
+    joined = matches.join(info, "node").join(F.broadcast(item_info), ["benchmark", "item_id"])
+    answer_match = (
+        F.when(
+            F.col(answer).isNotNull() & F.col("answer").isNotNull(), _answer_key(answer) == _answer_key("answer")
+        )
+        if answer
+        else F.lit(None).cast("boolean")
+    )
+    return joined.select(
+        "node",
+        "source",
+        "prompt_id",
+        "benchmark",
+        "item_id",
+        F.when(F.col("exact"), F.lit("exact")).otherwise(F.lit("ngram")).alias("match"),
+        F.col("matching_ngrams").cast("int").alias("matching_ngrams"),
+        F.col("item_ngrams").cast("int").alias("item_ngrams"),
+        F.when(F.col("item_ngrams") > 0, F.col("matching_ngrams") / F.col("item_ngrams"))
+        .otherwise(F.lit(None))
+        .cast("double")
+        .alias("overlap"),
+        F.when(F.col("exact") & F.col("ngram").isNull(), F.lit("<exact match>"))
+        .otherwise(F.col("ngram"))
+        .alias("ngram"),
+        answer_match.alias("answer_match"),
+    )
+
+
+def contaminated_prompts(matches: DataFrame) -> DataFrame:
+    """The strongest match per prompt: exact first, then most shared n-grams, then benchmark/item."""
+    window = Window.partitionBy("node").orderBy(
+        F.col("match").asc(),  # "exact" < "ngram"
+        F.col("matching_ngrams").desc(),
+        F.col("benchmark"),
+        F.col("item_id"),
+    )
+    return (
+        matches.withColumn("rank", F.row_number().over(window))
+        .where(F.col("rank") == 1)
+        .select(
+            "node",
+            F.concat_ws("/", "benchmark", "item_id").alias("contaminated_by"),
+            F.col("ngram").alias("contamination_ngram"),
+            F.col("match").alias("contamination_match"),
+        )
+    )
+
+
+def contamination_report(matches: DataFrame, items: DataFrame) -> DataFrame:
+    """Per benchmark: items, items matched, prompts matched, exact and n-gram matches."""
+    per_bench = matches.groupBy("benchmark").agg(
+        F.countDistinct("item_id").alias("items_matched"),
+        F.countDistinct("node").alias("prompts_matched"),
+        F.sum(F.when(F.col("match") == "exact", 1).otherwise(0)).alias("exact_matches"),
+        F.sum(F.when(F.col("match") == "ngram", 1).otherwise(0)).alias("ngram_matches"),
+        F.sum(F.when(F.col("answer_match"), 1).otherwise(0)).alias("answer_matches"),
+    )
+    sizes = items.groupBy("benchmark").agg(F.count("*").alias("items"))
+    return (
+        sizes.join(per_bench, "benchmark", "left")
+        .fillna(0, ["items_matched", "prompts_matched", "exact_matches", "ngram_matches", "answer_matches"])
+        .select(
+            "benchmark",
+            F.col("items").cast("long"),
+            F.col("items_matched").cast("long"),
+            F.col("prompts_matched").cast("long"),
+            F.col("exact_matches").cast("long"),
+            F.col("ngram_matches").cast("long"),
+            F.col("answer_matches").cast("long"),
+        )
+    )

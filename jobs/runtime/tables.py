@@ -35,6 +35,7 @@ TABLES = (
     "ops.runs",
     "ops.stage_metrics",
     "ops.mix_plan",
+    "ops.contamination_report",
 )
 
 

@@ -1,0 +1,206 @@
+"""Stage ``dedup``: silver.prompts (+ silver.selected) -> silver.prompt_status, silver.contamination.
+
+Order: decontaminate every prompt first (a contaminated prompt is never a
+representative), then exact dedup of the rest by normalized-text hash, then
+MinHash LSH over the exact keepers: candidate pairs, exact Jaccard check,
+connected components (each round written to a scratch table and read back:
+Sail has no checkpoint), one representative per component. Exact duplicate
+responses across prompts (silver.selected) are flagged in
+``duplicate_response_of``. Benchmark files are small: read on the driver
+with pyarrow/orjson and handed to the engine as a frame.
+
+Writes ``silver.prompt_status`` (one row per prompt), ``silver.contamination``
+(one audit row per prompt x benchmark item match) and
+``ops.contamination_report`` (one row per benchmark); restricts
+``gold.rl_prompts`` to kept prompts when that table exists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+import orjson
+import pyarrow.parquet as pq
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from sftmix.jobs.runtime.config import ConfigError
+from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
+from sftmix.transforms.connected_components import connected_components
+from sftmix.transforms.decontaminate import (
+    BENCHMARK_SCHEMA,
+    BenchmarkFile,
+    contaminated_prompts,
+    contamination_report,
+    find_contamination,
+)
+from sftmix.transforms.dedup import (
+    candidate_pairs,
+    duplicate_responses,
+    exact_keepers,
+    fingerprint,
+    prompt_status,
+    representatives,
+    verify_pairs,
+    with_node_ids,
+)
+
+log = logging.getLogger("sftmix")
+
+CONTAMINATED_EMPTY = "node bigint, contaminated_by string, contamination_ngram string, contamination_match string"
+
+
+class Scratch:
+    """``materialize``: write a frame to a fresh scratch Parquet path and read it back (cuts the plan)."""
+
+    def __init__(self, rt: Runtime, purpose: str) -> None:
+        self.rt, self.purpose, self.paths = rt, purpose, []
+
+    def __call__(self, df: DataFrame) -> DataFrame:
+        path = self.rt.tables.scratch(self.purpose)
+        self.paths.append(path)
+        df.write.mode("overwrite").parquet(path)
+        # With the schema given: Sail writes no file for an empty frame, and a bare read finds no columns.
+        return self.rt.spark.read.schema(df.schema).parquet(path)
+
+    def drop(self) -> None:
+        for path in self.paths:
+            self.rt.tables.drop_scratch(path)
+        self.paths.clear()
+
+
+def read_benchmark(bench: BenchmarkFile) -> list[tuple[str, str, str | None, str | None]]:
+    """(benchmark, item_id, question, answer) rows of one JSONL or Parquet file, read on the driver."""
+    if not os.path.isfile(bench.path):
+        raise ConfigError(f"decontaminate.benchmarks[{bench.name}]: file not found: {bench.path}")
+    if bench.path.endswith(".parquet"):
+        records = pq.read_table(bench.path).to_pylist()
+    else:
+        with open(bench.path, "rb") as handle:
+            records = [orjson.loads(line) for line in handle if line.strip()]
+    rows = []
+    for index, record in enumerate(records, start=1):
+        if bench.question_field not in record:
+            raise ConfigError(
+                f"decontaminate.benchmarks[{bench.name}]: record {index} of {bench.path} "
+                f"has no field {bench.question_field!r}"
+            )
+        id_field = bench.id_field or ("id" if "id" in record else None)
+        item_id = str(record[id_field]) if id_field else str(index)
+        answer = record.get(bench.answer_field) if bench.answer_field else None
+        rows.append((bench.name, item_id, _as_text(record[bench.question_field]), _as_text(answer)))
+    return rows
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def benchmark_items(rt: Runtime) -> DataFrame:
+    rows = [row for bench in rt.config.decontaminate.benchmarks for row in read_benchmark(bench)]
+    return rt.spark.createDataFrame(rows, BENCHMARK_SCHEMA)
+
+
+def check_node_ids(fp: DataFrame) -> None:
+    """Node ids are 64-bit key hashes; a collision (odds ~1e-8 at 1M prompts) must fail, not merge."""
+    row = fp.agg(F.count("*").alias("n"), F.countDistinct("node").alias("d")).collect()[0]
+    if row["n"] != row["d"]:
+        raise RuntimeError(f"dedup: {row['n'] - row['d']} node-id collisions among {row['n']} prompts")
+
+
+def dedup(rt: Runtime) -> StageResult:
+    cfg, seed = rt.config.dedup, rt.config.seed
+    decon = rt.config.decontaminate
+    columns = ["source", "prompt_id", "prompt", "reference_answer", "n_correct", "n_selected"]
+    prompts = with_node_ids(rt.tables.read("silver.prompts").select(*columns))
+    scratch = Scratch(rt, "dedup")
+    details: dict[str, Any] = {}
+    try:
+        texts = scratch(prompts)
+        fp = scratch(fingerprint(texts.drop("reference_answer"), cfg, seed))
+        check_node_ids(fp)
+
+        items = benchmark_items(rt) if decon.enabled and decon.benchmarks else None
+        if items is not None:
+            matches = scratch(find_contamination(texts, items, decon))
+            contaminated = scratch(contaminated_prompts(matches))
+            report = contamination_report(matches, items)
+        else:
+            matches = contaminated = None
+            report = None
+        contaminated_or_empty = contaminated if contaminated is not None else rt.spark.createDataFrame(
+            [], CONTAMINATED_EMPTY
+        )
+
+        clean = fp.join(contaminated_or_empty.select("node"), "node", "left_anti")
+        exact = exact_keepers(clean, seed) if cfg.exact else clean.withColumn("exact_keeper", F.col("node"))
+        exact = scratch(exact)
+        keepers = exact.where(F.col("node") == F.col("exact_keeper"))
+
+        clusters = None
+        if cfg.near:
+            bands, rows = cfg.lsh()
+            pairs = scratch(candidate_pairs(keepers, cfg.max_bucket_size))
+            edges = scratch(verify_pairs(pairs, texts, cfg, seed))
+            components = connected_components(edges.select("a", "b"), scratch, cfg.max_rounds)
+            clusters = scratch(representatives(keepers, components.labels, seed))
+            details.update(
+                bands=bands, rows=rows, candidate_pairs=pairs.count(), edges=edges.count(), cc_rounds=components.rounds
+            )
+
+        everyone = fp.join(exact.select("node", "exact_keeper"), "node", "left")
+        status = prompt_status(everyone, clusters, contaminated_or_empty)
+        if cfg.duplicate_responses and rt.tables.exists("silver.selected"):
+            responses = duplicate_responses(rt.tables.read("silver.selected"), seed)
+            status = status.join(responses, ["source", "prompt_id"], "left")
+        else:
+            status = status.withColumn("duplicate_response_of", F.lit(None).cast("string"))
+        rt.tables.write(status, "silver.prompt_status")
+        if matches is not None and report is not None:
+            rt.tables.write(matches.drop("node"), "silver.contamination")
+            rt.tables.write(report, "ops.contamination_report")
+            details["benchmarks"] = {r["benchmark"]: r.asDict() for r in report.collect()}
+    finally:
+        scratch.drop()
+
+    written = rt.tables.read("silver.prompt_status")
+    counts = {r["dedup_status"]: r["n"] for r in written.groupBy("dedup_status").agg(F.count("*").alias("n")).collect()}
+    details["duplicate_responses"] = written.where(F.col("duplicate_response_of").isNotNull()).count()
+    restrict_rl_prompts(rt, written)
+    total = sum(counts.values())
+    return StageResult(
+        rows_in=total,
+        rows_out=counts.get("kept", 0),
+        rejected={k: v for k, v in counts.items() if k != "kept"},
+        details=details,
+    )
+
+
+def restrict_rl_prompts(rt: Runtime, status: DataFrame) -> None:
+    """gold.rl_prompts keeps kept prompts only (select writes it before dedup runs).
+
+    Filtering the table select wrote is idempotent, so rerunning dedup alone is safe. The filtered
+    rows go through a scratch copy first: a table is not overwritten from a plan that reads it.
+    """
+    if not rt.tables.exists("gold.rl_prompts"):
+        return
+    kept = status.where(F.col("dedup_status") == "kept").select("source", "prompt_id")
+    scratch = Scratch(rt, "rl-prompts")
+    try:
+        filtered = scratch(rt.tables.read("gold.rl_prompts").join(kept, ["source", "prompt_id"], "left_semi"))
+        rt.tables.write(filtered, "gold.rl_prompts")
+    finally:
+        scratch.drop()
+
+
+def run(rt: Runtime) -> StageResult:
+    return rt.run_stage("dedup", dedup)
+
+
+if __name__ == "__main__":
+    stage_main("dedup", dedup)
