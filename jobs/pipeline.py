@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sftmix.jobs import annotate, dedup, ingest
+from sftmix.jobs import export as export_stage
+from sftmix.jobs import mix as mix_stage
 from sftmix.jobs.runtime.context import Runtime, StageResult
 
 # Stage name -> body(rt) -> StageResult, in flow order.
@@ -12,6 +14,8 @@ STAGES: dict[str, Callable[[Runtime], StageResult]] = {
     "ingest": ingest.ingest,
     "annotate": annotate.annotate,
     "dedup": dedup.dedup,
+    "mix": mix_stage.mix,
+    "export": export_stage.export,
 }
 
 

@@ -175,6 +175,9 @@ def _resolve_relative_paths(raw: dict[str, Any], base: Path) -> None:
         for bench in decon.get("benchmarks") or []:
             if isinstance(bench, dict) and isinstance(bench.get("path"), str):
                 bench["path"] = resolve(bench["path"])
+    export = raw.get("export")
+    if isinstance(export, dict) and isinstance(export.get("path"), str):
+        export["path"] = resolve(export["path"])
 
 
 def build(cls: Any, value: Any, key: str, file: str) -> Any:
