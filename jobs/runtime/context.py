@@ -11,16 +11,21 @@ import argparse
 import contextlib
 import json
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+import sftmix
+import sftmix.conf
+from sftmix.jobs import ops
 from sftmix.jobs.runtime.config import Config, load_config
 from sftmix.jobs.runtime.engine import Engine, start_engine
 from sftmix.jobs.runtime.tables import Tables
@@ -28,6 +33,9 @@ from sftmix.jobs.runtime.tables import Tables
 log = logging.getLogger("sftmix")
 
 DEFAULT_CONF = "conf/local.yaml"
+# A stage that runs longer than this logs a "still running" line this often, so a long
+# stage on a cluster is visibly alive (and its phase is visible) before its summary line.
+PROGRESS_SECONDS = 30.0
 
 STAGE_METRICS_SCHEMA = T.StructType(
     [
@@ -53,22 +61,90 @@ class StageResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+StageBody = Callable[["Runtime"], StageResult]
+
+
 @dataclass
 class Runtime:
     config: Config
     engine: Engine
     tables: Tables
     run_id: str
+    progress_seconds: float = PROGRESS_SECONDS
+    _phase: str = ""
 
     @property
     def spark(self) -> SparkSession:
         return self.engine.spark
 
-    def run_stage(self, stage: str, body: Any) -> StageResult:
+    def progress(self, phase: str) -> None:
+        """Name what the running stage does now; the heartbeat line shows it."""
+        self._phase = phase
+        log.info("  %s", phase)
+
+    def run_stages(self, stages: list[tuple[str, StageBody]]) -> dict[str, StageResult]:
+        """Run stages in order under one run id, bracketed by ``ops.runs`` rows (start, then end).
+
+        A failure writes a ``failed`` row naming the stage and the error, then re-raises:
+        ``sftmix run --from <stage>`` (or ``--resume``) picks up there, because every stage
+        replaces its outputs when it runs again.
+        """
+        record = ops.RunRecord(
+            run_id=self.run_id,
+            stages=[name for name, _ in stages],
+            config_file=self.config.config_file,
+            config_hash=self.config.config_hash,
+            git_sha=ops.git_sha(),
+            sftmix_version=sftmix.__version__,
+            engine=self.engine.name,
+            table_format=self.tables.table_format,
+            input_versions=ops.table_versions(self.tables),
+            started_at=ops.utc_now(),
+        )
+        ops.write_run(self.tables, record)
+        started = time.perf_counter()
+        results: dict[str, StageResult] = {}
+        current = None
+        try:
+            for name, body in stages:
+                current = name
+                results[name] = self.run_stage(name, body)
+        except BaseException as error:  # KeyboardInterrupt too: the log should say the run ended
+            record.status, record.failed_stage = "failed", current
+            record.error = f"{type(error).__name__}: {error}"
+            self._finish_run(record, started)
+            log.error(
+                "run %s failed in stage %s: %s\n  resume with: sftmix run --from %s --run-id %s",
+                self.run_id, current, record.error.splitlines()[0] if record.error else "", current, self.run_id,
+            )
+            raise
+        record.status = "succeeded"
+        self._finish_run(record, started)
+        log.info("run %s succeeded: %s in %.1f s", self.run_id, ", ".join(results), record.seconds or 0.0)
+        return results
+
+    def _finish_run(self, record: ops.RunRecord, started: float) -> None:
+        record.ended_at = ops.utc_now()
+        record.seconds = round(time.perf_counter() - started, 3)
+        try:
+            record.output_versions = ops.table_versions(self.tables)
+            ops.write_run(self.tables, record)
+        except Exception as error:  # noqa: BLE001 - never hide the stage's own error behind this one
+            log.warning("could not write the end of run %s to ops.runs: %s", self.run_id, error)
+
+    def run_stage(self, stage: str, body: StageBody) -> StageResult:
         """Run ``body(self)``, log one line, and append the figures to ops.stage_metrics."""
         log.info("%s: started (run %s)", stage, self.run_id)
+        self._phase = ""
         started = time.perf_counter()
-        result: StageResult = body(self)
+        done = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(stage, started, done), daemon=True)
+        beat.start()
+        try:
+            result: StageResult = body(self)
+        finally:
+            done.set()
+            beat.join()
         seconds = time.perf_counter() - started
         rejected = ", ".join(f"{k}={v}" for k, v in sorted(result.rejected.items()))
         log.info(
@@ -77,6 +153,12 @@ class Runtime:
         )
         self.record_metrics(stage, result, seconds)
         return result
+
+    def _heartbeat(self, stage: str, started: float, done: threading.Event) -> None:
+        while not done.wait(self.progress_seconds):
+            elapsed = time.perf_counter() - started
+            phase = f" ({self._phase})" if self._phase else ""
+            log.info("%s: still running after %s%s", stage, _duration(elapsed), phase)
 
     def record_metrics(self, stage: str, result: StageResult, seconds: float) -> None:
         row = (
@@ -96,6 +178,11 @@ class Runtime:
         return self.spark.createDataFrame(rows, schema)
 
 
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
@@ -113,15 +200,39 @@ def open_runtime(
         engine.stop()
 
 
-def stage_main(stage: str, body: Any, argv: list[str] | None = None) -> None:
-    """Entry point of ``spark-submit jobs/<stage>.py --conf FILE [--run-id ID]``."""
+def stage_main(stage: str, body: StageBody, argv: list[str] | None = None) -> None:
+    """Entry point of ``spark-submit jobs/<stage>.py --conf FILE [--run-id ID] [--set k=v]``.
+
+    The same function backs the Databricks wheel tasks (``jobs/entry_points.py``):
+    one stage, one run row in ``ops.runs``, one row in ``ops.stage_metrics``.
+    """
+    import yaml
+
     parser = argparse.ArgumentParser(prog=f"sftmix-{stage}")
     parser.add_argument("--conf", default=DEFAULT_CONF)
     parser.add_argument("--run-id", default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     args = parser.parse_args(argv)
+    overrides = {}
+    for pair in args.set:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            parser.error(f"--set expects key=value, got {pair!r}")
+        overrides[key] = yaml.safe_load(value)
     setup_logging()
-    with open_runtime(args.conf, run_id=args.run_id) as rt:
-        rt.run_stage(stage, body)
+    # Which copy of the code runs (a --py-files wheel, a checkout, site-packages) is the first
+    # question when a cluster job misbehaves.
+    log.info("sftmix %s from %s", sftmix.__version__, sftmix.__file__)
+    with open_runtime(resolve_conf(args.conf), overrides, run_id=args.run_id) as rt:
+        rt.run_stages([(stage, body)])
+
+
+def resolve_conf(conf: str) -> str:
+    """A config path, or the file of that name shipped inside the package (wheel tasks have no checkout)."""
+    if Path(conf).exists():
+        return conf
+    packaged = Path(sftmix.conf.__file__).parent / Path(conf).name
+    return str(packaged) if packaged.exists() else conf
 
 
 def setup_logging(level: int = logging.INFO) -> None:
