@@ -1,10 +1,224 @@
-"""Stage transforms: not built yet (see the open issues)."""
+"""Per-prompt selection (rejection sampling), per-prompt figures, and the RL prompt pool.
+
+A candidate is *eligible* when it has no reject reason and an accepted
+verdict. Per prompt (``source``, ``prompt_id``) a policy picks among the
+eligible: ``all_correct`` keeps every one (DeepSeek-R1 keeps every correct
+sample; ``max_per_prompt`` caps it), ``top_k`` keeps the first ``k`` by the
+policy's ``order_by`` keys. Every ordering ends with ``xxhash64(seed,
+candidate_id)``, identical on Sail and classic Spark (DESIGN.md), so ties
+break the same way on both engines and on every rerun; ``select_rank``
+records the order.
+
+The policy of a candidate is its source's entry in ``sources``, else its
+kind's entry in ``kinds``: reasoning prompts keep all correct samples,
+non-reasoning prompts (no reference to check) keep the top one by length.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+PROMPT_KEY = ["source", "prompt_id"]
+# Candidate-level reasons that are verification outcomes, not text defects: a candidate with only these is "clean".
+VERIFICATION_REASONS = ["incorrect", "unverified"]
+DEFINITE_VERDICTS = ["correct", "incorrect"]
+
+
+@dataclass(frozen=True)
+class SelectPolicy:
+    """How one group of prompts picks candidates."""
+
+    policy: Literal["all_correct", "top_k"] = "all_correct"
+    k: int = 1
+    # SQL expressions, each optionally followed by `asc` or `desc`; nulls sort last.
+    order_by: list[str] = field(default_factory=lambda: ["length(completion) asc"])
+    # all_correct: keep at most this many per prompt (None: all).
+    max_per_prompt: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError("select policy k must be at least 1")
+        if self.max_per_prompt is not None and self.max_per_prompt < 1:
+            raise ValueError("select policy max_per_prompt must be at least 1 (or null)")
+        for key in self.order_by:
+            _sort_key(key)  # fails on a bad direction at config load, not mid-run
+
+
+def _default_kinds() -> dict[str, SelectPolicy]:
+    return {
+        "reasoning": SelectPolicy("all_correct", order_by=["length(completion) asc"]),
+        "non_reasoning": SelectPolicy("top_k", k=1, order_by=["length(completion) desc"]),
+    }
 
 
 @dataclass(frozen=True)
 class SelectParams:
-    """Parameters of this stage; fields arrive with the stage."""
+    """Selection settings (config section ``select``)."""
+
+    # Verdicts a selected candidate may have; `unverifiable` is only reachable where the source does not
+    # require verification (elsewhere the candidate carries `unverified`).
+    accept_verdicts: list[str] = field(default_factory=lambda: ["correct", "unverifiable"])
+    kinds: dict[str, SelectPolicy] = field(default_factory=_default_kinds)
+    # Per-source overrides of the kind's policy.
+    sources: dict[str, SelectPolicy] = field(default_factory=dict)
+    # gold.rl_prompts: pass rate strictly inside (low, high), at least this many definite verdicts.
+    rl_min_pass_rate: float = 0.0
+    rl_max_pass_rate: float = 1.0
+    rl_min_verified: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rl_min_pass_rate < self.rl_max_pass_rate <= 1.0:
+            raise ValueError("select needs 0 <= rl_min_pass_rate < rl_max_pass_rate <= 1")
+
+    def policy_for(self, source: str, kind: str | None) -> SelectPolicy:
+        if source in self.sources:
+            return self.sources[source]
+        return self.kinds.get(kind or "", SelectPolicy())
+
+
+def _sort_key(spec: str) -> tuple[str, bool]:
+    parts = spec.strip().rsplit(None, 1)
+    if len(parts) == 2 and parts[1].lower() in ("asc", "desc"):
+        return parts[0], parts[1].lower() == "desc"
+    if not spec.strip():
+        raise ValueError("an empty select order_by key")
+    return spec.strip(), False
+
+
+def _ordering(policy: SelectPolicy, seed: int) -> list[Column]:
+    keys = []
+    for spec in policy.order_by:
+        expression, descending = _sort_key(spec)
+        column = F.expr(expression)
+        keys.append(column.desc_nulls_last() if descending else column.asc_nulls_last())
+    # candidate_id last: a 64-bit hash collision still orders the same way everywhere.
+    return keys + [F.xxhash64(F.lit(seed), F.col("candidate_id")).asc(), F.col("candidate_id").asc()]
+
+
+def _eligible(params: SelectParams) -> Column:
+    return (F.size("reject_reasons") == 0) & F.col("verdict").isin(params.accept_verdicts)
+
+
+def rank_candidates(candidates: DataFrame, params: SelectParams, seed: int) -> DataFrame:
+    """Every candidate with ``eligible``, ``selected`` and ``select_rank`` (null unless eligible)."""
+    groups = _policy_groups(candidates, params)
+    ranked = None
+    for policy, condition in groups:
+        part = candidates.where(condition).withColumn("eligible", _eligible(params))
+        window = Window.partitionBy(*PROMPT_KEY, "eligible").orderBy(*_ordering(policy, seed))
+        rank = F.when(F.col("eligible"), F.row_number().over(window))
+        part = part.withColumn("select_rank", rank.cast("int"))
+        limit = policy.k if policy.policy == "top_k" else policy.max_per_prompt
+        keep = F.col("eligible") & (F.lit(True) if limit is None else F.col("select_rank") <= limit)
+        part = part.withColumn("selected", F.coalesce(keep, F.lit(False)))
+        ranked = part if ranked is None else ranked.unionByName(part)
+    assert ranked is not None
+    return ranked
+
+
+def _policy_groups(candidates: DataFrame, params: SelectParams) -> list[tuple[SelectPolicy, Column]]:
+    """(policy, row condition) pairs that cover every candidate exactly once."""
+    groups: list[tuple[SelectPolicy, Column]] = []
+    overridden = list(params.sources)
+    for source, policy in params.sources.items():
+        groups.append((policy, F.col("source") == source))
+    not_overridden = ~F.col("source").isin(overridden) if overridden else F.lit(True)
+    for kind, policy in params.kinds.items():
+        groups.append((policy, not_overridden & (F.col("kind") == kind)))
+    known = list(params.kinds)
+    other = not_overridden & (F.col("kind").isNull() | ~F.col("kind").isin(known) if known else F.lit(True))
+    groups.append((SelectPolicy(), other))
+    return groups
+
+
+def selected_candidates(ranked: DataFrame) -> DataFrame:
+    """silver.selected: the selected rows, every candidate column, plus ``select_rank``."""
+    return ranked.where(F.col("selected")).drop("eligible", "selected")
+
+
+def prompt_summary(ranked: DataFrame) -> DataFrame:
+    """silver.prompts: one row per prompt with counts, pass rate and why nothing was selected."""
+    hard = F.size(F.filter(F.col("reject_reasons"), lambda r: ~r.isin(VERIFICATION_REASONS)))
+    clean = hard == 0
+    correct = F.col("verdict") == "correct"
+    incorrect = F.col("verdict") == "incorrect"
+    counts = ranked.groupBy(*PROMPT_KEY).agg(
+        F.min("kind").alias("kind"),
+        F.min("domain").alias("domain"),
+        F.min("language").alias("language"),
+        F.min_by("system", "candidate_id").alias("system"),
+        F.min_by("prompt", "candidate_id").alias("prompt"),
+        F.min_by("messages", "candidate_id").alias("messages"),
+        F.min_by("reference_answer", "candidate_id").alias("reference_answer"),
+        F.count(F.lit(1)).alias("n_candidates"),
+        F.sum(clean.cast("long")).alias("n_clean"),
+        F.sum(F.col("verdict").isin(DEFINITE_VERDICTS).cast("long")).alias("n_verified"),
+        F.sum(correct.cast("long")).alias("n_correct"),
+        F.sum((clean & correct).cast("long")).alias("n_clean_correct"),
+        F.sum((clean & incorrect).cast("long")).alias("n_clean_incorrect"),
+        F.sum(F.col("eligible").cast("long")).alias("n_eligible"),
+        F.sum(F.col("selected").cast("long")).alias("n_selected"),
+    )
+    pass_rate = F.when(F.col("n_verified") > 0, F.col("n_correct") / F.col("n_verified"))
+    reason = (
+        F.when(F.col("n_selected") > 0, F.lit(None).cast("string"))
+        .when(F.col("n_clean") == 0, F.lit("all_filtered"))
+        .when((F.col("n_correct") == 0) & (F.col("n_clean_incorrect") == F.col("n_clean")), F.lit("all_incorrect"))
+        .when((F.col("n_correct") > 0) & (F.col("n_clean_correct") == 0), F.lit("correct_filtered"))
+        .otherwise(F.lit("unverified"))
+    )
+    return counts.select(
+        *PROMPT_KEY,
+        "kind",
+        "domain",
+        "language",
+        "system",
+        "prompt",
+        "messages",
+        "reference_answer",
+        "n_candidates",
+        "n_clean",
+        "n_verified",
+        "n_correct",
+        pass_rate.alias("pass_rate"),
+        "n_eligible",
+        "n_selected",
+        reason.alias("no_selection_reason"),
+    )
+
+
+def rl_prompt_pool(
+    prompts: DataFrame, params: SelectParams, prompt_status: DataFrame | None = None
+) -> DataFrame:
+    """gold.rl_prompts: prompts with a reference answer whose pass rate lies in the open interval.
+
+    With ``prompt_status`` (silver.prompt_status from dedup), only prompts kept there remain.
+    """
+    reference = F.col("reference_answer")
+    pool = prompts.where(
+        reference.isNotNull()
+        & (F.length(F.trim(reference)) > 0)
+        & (F.col("n_verified") >= params.rl_min_verified)
+        & (F.col("pass_rate") > params.rl_min_pass_rate)
+        & (F.col("pass_rate") < params.rl_max_pass_rate)
+    )
+    if prompt_status is not None:
+        kept = prompt_status.where(F.col("dedup_status") == "kept").select(*PROMPT_KEY).distinct()
+        pool = pool.join(kept, on=PROMPT_KEY, how="left_semi")
+    return pool.select(
+        *PROMPT_KEY,
+        "kind",
+        "domain",
+        "language",
+        "system",
+        "prompt",
+        "messages",
+        "reference_answer",
+        "pass_rate",
+        "n_verified",
+        "n_correct",
+    )

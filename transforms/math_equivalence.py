@@ -1,0 +1,393 @@
+"""Is an extracted answer equal to the reference? Plain cases in code, the rest through Math-Verify.
+
+Math-Verify is the slowest step per row (DESIGN.md: ~5 ms a pair, 208 pairs/s
+on one core), so a batch is judged in three passes, and each row records the
+path that settled it:
+
+1. ``cheap``: multiple-choice letters, text answers ("Even", "Paris"), and
+   math answers whose normalized strings are identical or which are both plain
+   numbers. Text never goes to Math-Verify: it reads "Paris" as the product
+   P*a*r*i*s, equal to "sirap".
+2. ``cache``: a (normalized answer, reference) key judged before in this
+   process, or earlier in the same batch.
+3. ``math_verify``: the rest, deduplicated and sorted by reference (each worker
+   parses a reference once and keeps it), sent to ``process_pool.map_chunks``.
+   Pool workers run Math-Verify on their main thread, where its
+   ``signal.alarm`` timeouts work; a timeout, and a chunk the parent gives up
+   on, is the verdict ``error``, never a hung job.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from sftmix.transforms import process_pool
+from sftmix.transforms.answer_extraction import (
+    choice_letter,
+    extract_choice,
+    extract_final_answer,
+    last_boxed,
+    strip_math_delimiters,
+    unwrap_text,
+)
+
+log = logging.getLogger("sftmix")
+
+ReferenceKind = Literal["choice", "text", "math"]
+
+_CHOICE_REFERENCE = re.compile(r"\(?([A-J])\)?\.?")
+_TEXT_REFERENCE = re.compile(r"[A-Za-z][A-Za-z' \-]*\.?")
+# Short words that are answers on their own; other text needs a word of 3+ letters to be text, not a product of
+# variables ("ab"). Words Math-Verify reads as math stay math.
+_TEXT_WORDS = {"yes", "no"}
+_MATH_WORDS = {"infinity", "inf", "oo", "pi", "infty"}
+_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
+# "1,000" groups thousands; "0,111" and "1,22" are decimal commas, left to Math-Verify.
+_THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
+_DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°")
+# Two plain decimals this far apart differ after Math-Verify's rounding to 6 places.
+_NUMERIC_GAP = Decimal("2e-6")
+
+
+@dataclass(frozen=True)
+class MathSettings:
+    """What the comparison needs of the verify config (picklable: it travels to pool workers)."""
+
+    timeout_s: int = 5
+    chunk_size: int = 64
+    chunk_timeout_s: float = 120.0
+    cache_entries: int = 200_000
+    max_answer_chars: int = 1000
+    scan_chars: int = 2000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one (answer, reference) pair was judged."""
+
+    extracted: str | None
+    start: int | None
+    end: int | None
+    method: str | None  # boxed | phrase | choice | whole | scan
+    verdict: str  # correct | incorrect | unverifiable | error
+    verifier: str  # choice | text | exact | numeric | math_verify | no_answer
+    path: str  # cheap | cache | math_verify
+
+
+# ---------------------------------------------------------------- normalization
+
+
+def light_normalize(text: str) -> str:
+    """Spelling variants Math-Verify reads alike (\\dfrac, \\left(, thin spaces); safe to hand to it."""
+    text = strip_math_delimiters(text.strip())
+    text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\displaystyle", "")
+    text = re.sub(r"\\(?:left|right)\s*\.", "", text)
+    text = re.sub(r"\\(?:left|right)\b", "", text)
+    # `\\` (a row break in a matrix) is consumed first, so its second backslash is not read as `\ `.
+    # `\!` (negative space) joins: "16,\! 386" is 16386 to Math-Verify, while "32, 349" is a pair.
+    text = re.sub(r"(\\\\)|\\!\s*|\\([,;: ])", lambda m: m.group(1) or ("" if m.group(2) is None else " "), text)
+    text = re.sub(r"\s+", " ", text).strip()
+    return text.rstrip(".").strip()
+
+
+def strong_normalize(text: str) -> str:
+    """A key for identity only: no spaces, no \\text wrappers, degrees, percent or thousands separators."""
+    text = unwrap_text(light_normalize(text))
+    text = _DEGREES.sub("", text).replace("\\%", "").replace("%", "").replace("\\$", "")
+    text = text.replace("{,}", ",").strip()
+    if _THOUSANDS.fullmatch(text):
+        text = text.replace(",", "")
+    return re.sub(r"\s+", "", text)
+
+
+def plain_number(text: str) -> Decimal | None:
+    if not _NUMBER.fullmatch(text):
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
+
+def reference_kind(reference: str) -> ReferenceKind:
+    """choice ("C", "(C)"), text (words), or math (everything else)."""
+    cleaned = unwrap_text(strip_math_delimiters(reference.strip())).strip()
+    if _CHOICE_REFERENCE.fullmatch(cleaned):
+        return "choice"
+    if _TEXT_REFERENCE.fullmatch(cleaned):
+        words = re.findall(r"[A-Za-z]+", cleaned.lower())
+        if cleaned.lower().strip(".") in _MATH_WORDS:
+            return "math"
+        if any(len(w) >= 3 for w in words) or (len(words) == 1 and words[0] in _TEXT_WORDS):
+            return "text"
+    return "math"
+
+
+def text_key(text: str) -> str:
+    cleaned = unwrap_text(strip_math_delimiters(text.strip())).casefold()
+    cleaned = re.sub(r"[\"'`.,;:!?*]", " ", cleaned)
+    return re.sub(r"\s+", " ", cleaned).strip()
+
+
+def cheap_math_verdict(answer: str, reference: str) -> tuple[bool, str] | None:
+    """(equal, verifier) when plain code can tell, else None (Math-Verify decides)."""
+    a, r = strong_normalize(answer), strong_normalize(reference)
+    if a and a == r:
+        return True, "exact"
+    if "%" in answer or "%" in reference:
+        return None  # Math-Verify reads 50% as 0.5: a number comparison here would disagree with it
+    na, nr = plain_number(a), plain_number(r)
+    if na is None or nr is None:
+        return None
+    if na == nr:
+        return True, "numeric"
+    if "." not in a and "." not in r:
+        return False, "numeric"
+    if abs(na - nr) >= _NUMERIC_GAP:
+        return False, "numeric"
+    return None
+
+
+# ---------------------------------------------------------------- Math-Verify in pool workers
+
+_MV_CONFIG: Any = None
+_gold_cache: OrderedDict[str, list[Any]] = OrderedDict()
+_GOLD_CACHE_ENTRIES = 4096
+
+
+def warm_up() -> None:
+    """Pool-worker initializer: import Math-Verify and run one parse (first use compiles its grammars)."""
+    global _MV_CONFIG
+    if _MV_CONFIG is not None:
+        return
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+
+    _MV_CONFIG = (LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig())
+    parse("$1$", extraction_config=_MV_CONFIG, parsing_timeout=None if _off_main_thread() else 5)
+
+
+def _off_main_thread() -> bool:
+    return threading.current_thread() is not threading.main_thread()
+
+
+def _parse(text: str, timeout_s: int | None) -> list[Any]:
+    from math_verify import parse
+    from math_verify.errors import TimeoutException
+
+    try:
+        return parse(text, extraction_config=_MV_CONFIG, parsing_timeout=timeout_s, raise_on_error=True)
+    except TimeoutException:
+        raise
+    except Exception:  # noqa: BLE001 - an unparseable answer is "no expression", not a failure
+        return []
+
+
+def _parsed_reference(reference: str, timeout_s: int | None) -> list[Any]:
+    parsed = _gold_cache.get(reference)
+    if parsed is None:
+        parsed = _parse(_as_math(reference), timeout_s)
+        _gold_cache[reference] = parsed
+        if len(_gold_cache) > _GOLD_CACHE_ENTRIES:
+            _gold_cache.popitem(last=False)
+    return parsed
+
+
+def _as_math(answer: str) -> str:
+    # A bare extracted answer is not inside any LaTeX environment; Math-Verify extracts from `$...$`.
+    return f"${answer}$"
+
+
+def _equal(gold: list[Any], target: list[Any], timeout_s: int | None) -> str:
+    from math_verify import verify
+    from math_verify.errors import TimeoutException
+
+    timed_out = False
+    for g in gold:
+        for t in target:
+            try:
+                if verify(g, t, timeout_seconds=timeout_s, allow_set_relation_comp=True, numeric_precision=50, raise_on_error=True):
+                    return "correct"
+            except TimeoutException:
+                timed_out = True
+            except Exception:  # noqa: BLE001, S112 - Math-Verify counts a failed comparison as unequal
+                continue
+    return "error" if timed_out else "incorrect"
+
+
+def math_verify_work(items: Sequence[tuple[str, str, str, int]]) -> list[tuple[str, str | None]]:
+    """Judge (mode, answer, reference, timeout_s) items; runs in a pool worker (module-level: picklable).
+
+    mode ``expr``: the answer is an extracted final answer; ``scan``: it is answer text in which
+    Math-Verify looks for the answer itself (no box or phrase was found).
+    """
+    warm_up()
+    from math_verify.errors import TimeoutException
+
+    results: list[tuple[str, str | None]] = []
+    for mode, answer, reference, timeout_s in items:
+        # Off the main thread (a pool-less Sail process) signal.alarm raises; run without the timeout there.
+        timeout = None if _off_main_thread() else timeout_s
+        try:
+            gold = _parsed_reference(reference, timeout)
+            if not gold:
+                results.append(("unverifiable", None))
+                continue
+            target = _parse(_as_math(answer) if mode == "expr" else answer, timeout)
+            found = next((t for t in reversed(target) if isinstance(t, str)), None) if mode == "scan" else None
+            results.append((_equal(gold, target, timeout) if target else "incorrect", found))
+        except TimeoutException:
+            results.append(("error", None))
+    return results
+
+
+# ---------------------------------------------------------------- the per-process cache
+
+
+class VerdictCache:
+    """LRU of Math-Verify results by (mode, normalized answer, reference); shared by a process's UDF threads."""
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self._data: OrderedDict[tuple[str, str, str], tuple[str, str | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> tuple[str, str | None] | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[str, str, str], value: tuple[str, str | None]) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.entries:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+_cache = VerdictCache(200_000)
+
+
+def verdict_cache() -> VerdictCache:
+    return _cache
+
+
+# ---------------------------------------------------------------- a batch
+
+
+def judge_answers(
+    answers: Sequence[str | None], references: Sequence[str | None], settings: MathSettings
+) -> list[Outcome | None]:
+    """One Outcome per (answer text, reference); None where either is missing (nothing to judge)."""
+    if _cache.entries != settings.cache_entries:
+        _cache.entries = settings.cache_entries
+    outcomes: list[Outcome | None] = [None] * len(answers)
+    pending: dict[tuple[str, str, str], list[tuple[int, Any]]] = {}
+    for index, (answer, reference) in enumerate(zip(answers, references, strict=True)):
+        if not isinstance(reference, str) or not reference.strip() or answer is None:
+            continue
+        outcome, key, extraction = _judge_cheaply(answer if isinstance(answer, str) else "", reference, settings)
+        if outcome is not None:
+            outcomes[index] = outcome
+        else:
+            pending.setdefault(key, []).append((index, extraction))  # type: ignore[arg-type]
+
+    misses = []
+    for key, rows in pending.items():
+        cached = _cache.get(key)
+        if cached is None:
+            misses.append(key)
+            continue
+        for index, extraction in rows:
+            outcomes[index] = _math_outcome(extraction, cached, "cache")
+    results = _run_math_verify(misses, settings)
+    for key, result in zip(misses, results, strict=True):
+        _cache.put(key, result)
+        for position, (index, extraction) in enumerate(pending[key]):
+            outcomes[index] = _math_outcome(extraction, result, "math_verify" if position == 0 else "cache")
+    return outcomes
+
+
+def _judge_cheaply(
+    answer: str, reference: str, settings: MathSettings
+) -> tuple[Outcome | None, tuple[str, str, str] | None, Any]:
+    if not answer.strip():
+        return Outcome(None, None, None, None, "incorrect", "no_answer", "cheap"), None, None
+    reference = reference_answer(reference)
+    kind = reference_kind(reference)
+    if kind == "choice":
+        found = extract_choice(answer)
+        expected = choice_letter(reference)
+        verdict = "correct" if found is not None and found.answer == expected else "incorrect"
+        return _outcome(found, verdict, "choice"), None, None
+    found = extract_final_answer(answer)
+    if kind == "text":
+        expected = text_key(reference)
+        equal = (found is not None and text_key(found.answer) == expected) or text_key(answer) == expected
+        return _outcome(found, "correct" if equal else "incorrect", "text"), None, None
+    if found is None:
+        return None, ("scan", answer[-settings.scan_chars:], light_normalize(reference)), None
+    if len(found.answer) > settings.max_answer_chars:
+        # Far longer than any final answer: not worth a parser's time (and a likely pathological input).
+        return _outcome(found, "error", "math_verify"), None, None
+    cheap = cheap_math_verdict(found.answer, reference)
+    if cheap is not None:
+        equal, verifier = cheap
+        return _outcome(found, "correct" if equal else "incorrect", verifier), None, None
+    return None, ("expr", light_normalize(found.answer), light_normalize(reference)), found
+
+
+def reference_answer(reference: str) -> str:
+    """The answer a reference states: the content of its last box when it has one, else all of it."""
+    box = last_boxed(reference) if "box" in reference else None
+    return box.answer if box is not None else reference.strip()
+
+
+def _outcome(found: Any, verdict: str, verifier: str, path: str = "cheap") -> Outcome:
+    if found is None:
+        return Outcome(None, None, None, None, verdict, verifier, path)
+    return Outcome(found.answer, found.start, found.end, found.method, verdict, verifier, path)
+
+
+def _math_outcome(extraction: Any, result: tuple[str, str | None], path: str) -> Outcome:
+    verdict, scanned = result
+    if extraction is not None:
+        return _outcome(extraction, verdict, "math_verify", path)
+    return Outcome(scanned, None, None, "scan" if scanned else None, verdict, "math_verify", path)
+
+
+def _run_math_verify(keys: list[tuple[str, str, str]], settings: MathSettings) -> list[tuple[str, str | None]]:
+    if not keys:
+        return []
+    # Same reference side by side: a worker parses it once for the whole run of rows.
+    order = sorted(range(len(keys)), key=lambda i: (keys[i][2], keys[i][1]))
+    items = [(keys[i][0], keys[i][1], keys[i][2], settings.timeout_s) for i in order]
+    size = process_pool.pool_size()
+    # With a pool, chunks no smaller than a quarter of the items keep map_chunks off its inline
+    # shortcut: inline here would be a Sail thread, where Math-Verify's signal timeouts cannot run.
+    chunk = max(1, min(settings.chunk_size, math.ceil(len(items) / size))) if size else settings.chunk_size
+    results = process_pool.map_chunks(
+        math_verify_work,
+        items,
+        initializer=warm_up,
+        chunk_size=chunk,
+        chunk_timeout_s=settings.chunk_timeout_s,
+    )
+    ordered: list[tuple[str, str | None]] = [("error", None)] * len(keys)
+    for position, index in enumerate(order):
+        result = results[position]
+        ordered[index] = result if result is not None else ("error", None)
+    return ordered
