@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sftmix.jobs import annotate, dedup, ingest
+from sftmix.jobs import annotate, dedup, ingest, select_candidates
 from sftmix.jobs import export as export_stage
 from sftmix.jobs import mix as mix_stage
 from sftmix.jobs.runtime.context import Runtime, StageResult
@@ -16,6 +16,7 @@ log = logging.getLogger("sftmix")
 STAGES: dict[str, Callable[[Runtime], StageResult]] = {
     "ingest": ingest.ingest,
     "annotate": annotate.annotate,
+    "select": select_candidates.select,
     "dedup": dedup.dedup,
     "mix": mix_stage.mix,
     "export": export_stage.export,
