@@ -101,12 +101,12 @@ class Tables:
         if _is_local(path):
             shutil.rmtree(_local(path), ignore_errors=True)
 
-    def register_all(self) -> list[str]:
+    def register_all(self, names: tuple[str, ...] = TABLES) -> list[str]:
         """Make every existing table queryable by its logical name in SQL (path storage)."""
         registered = []
         if self.storage.use_catalog:
-            return [name for name in TABLES if self.exists(name)]
-        for name in TABLES:
+            return [name for name in names if self.exists(name)]
+        for name in names:
             if not self.exists(name):
                 continue
             layer, _ = _split(name)
