@@ -49,5 +49,16 @@ setup(
         "matplotlib>=3.8,<4",
     ],
     extras_require={"dev": ["pytest>=8", "ruff>=0.6"]},
-    entry_points={"console_scripts": ["sftmix=sftmix.jobs.cli:main"]},
+    entry_points={
+        "console_scripts": [
+            "sftmix=sftmix.jobs.cli:main",
+            # One per stage: the Databricks wheel tasks' entry_point names (resources/sftmix.job.yml).
+            "sftmix-ingest=sftmix.jobs.entry_points:ingest",
+            "sftmix-annotate=sftmix.jobs.entry_points:annotate",
+            "sftmix-select=sftmix.jobs.entry_points:select",
+            "sftmix-dedup=sftmix.jobs.entry_points:dedup",
+            "sftmix-mix=sftmix.jobs.entry_points:mix",
+            "sftmix-export=sftmix.jobs.entry_points:export",
+        ]
+    },
 )
