@@ -42,6 +42,7 @@ from sftmix.transforms.dedup import (
     duplicate_responses,
     exact_keepers,
     fingerprint,
+    near_edges,
     prompt_status,
     representatives,
     verify_pairs,
@@ -127,8 +128,8 @@ def dedup(rt: Runtime) -> StageResult:
 
         items = benchmark_items(rt) if decon.enabled and decon.benchmarks else None
         if items is not None:
-            matches = scratch(find_contamination(texts, items, decon))
-            contaminated = scratch(contaminated_prompts(matches))
+            matches = scratch(find_contamination(texts, items, decon, scratch))
+            contaminated = contaminated_prompts(matches)
             report = contamination_report(matches, items)
         else:
             matches = contaminated = None
@@ -145,12 +146,18 @@ def dedup(rt: Runtime) -> StageResult:
         clusters = None
         if cfg.near:
             bands, rows = cfg.lsh()
-            pairs = scratch(candidate_pairs(keepers, cfg.max_bucket_size))
-            edges = scratch(verify_pairs(pairs, texts, cfg, seed))
-            components = connected_components(edges.select("a", "b"), scratch, cfg.max_rounds)
-            clusters = scratch(representatives(keepers, components.labels, seed))
+            scored = scratch(verify_pairs(candidate_pairs(keepers, cfg.max_bucket_size), texts, cfg, seed))
+            components = connected_components(near_edges(scored, cfg), scratch, cfg.max_rounds)
+            clusters = representatives(keepers, components.labels, seed)
+            pair_counts = scored.agg(
+                F.count("*").alias("candidates"), F.count(F.when(F.col("jaccard") >= cfg.threshold, 1)).alias("edges")
+            ).collect()[0]
             details.update(
-                bands=bands, rows=rows, candidate_pairs=pairs.count(), edges=edges.count(), cc_rounds=components.rounds
+                bands=bands,
+                rows=rows,
+                candidate_pairs=pair_counts["candidates"],
+                verified_pairs=pair_counts["edges"] if cfg.verify_jaccard else None,
+                cc_rounds=components.rounds,
             )
 
         everyone = fp.join(exact.select("node", "exact_keeper"), "node", "left")
@@ -169,8 +176,11 @@ def dedup(rt: Runtime) -> StageResult:
         scratch.drop()
 
     written = rt.tables.read("silver.prompt_status")
-    counts = {r["dedup_status"]: r["n"] for r in written.groupBy("dedup_status").agg(F.count("*").alias("n")).collect()}
-    details["duplicate_responses"] = written.where(F.col("duplicate_response_of").isNotNull()).count()
+    per_status = written.groupBy("dedup_status").agg(
+        F.count("*").alias("n"), F.count("duplicate_response_of").alias("responses")
+    ).collect()
+    counts = {r["dedup_status"]: r["n"] for r in per_status}
+    details["duplicate_responses"] = sum(r["responses"] for r in per_status)
     restrict_rl_prompts(rt, written)
     total = sum(counts.values())
     return StageResult(

@@ -19,7 +19,7 @@ match, the best match per prompt, and a per-benchmark report.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -150,17 +150,24 @@ def _answer_key(col: str) -> F.Column:
     return F.lower(F.regexp_replace(F.coalesce(F.col(col), F.lit("")), r"[\s$]", ""))
 
 
-def find_contamination(prompts: DataFrame, items: DataFrame, params: DecontaminateParams) -> DataFrame:
+def find_contamination(
+    prompts: DataFrame,
+    items: DataFrame,
+    params: DecontaminateParams,
+    materialize: Callable[[DataFrame], DataFrame] = lambda df: df,
+) -> DataFrame:
     """Audit rows: one per (prompt, benchmark item) that matches, exact or by shared n-grams.
 
     ``prompts``: node, source, prompt_id, prompt and optionally reference_answer.
     ``items``: benchmark, item_id, question, answer (``BENCHMARK_SCHEMA``).
+    ``materialize`` (the stage passes a scratch write + read) keeps the two n-gram frames, each
+    read three times below, from running their Python UDF three times (neither engine reuses them).
     """
     answer = "reference_answer" if "reference_answer" in prompts.columns else None
     prompt_cols = ["node", "source", "prompt_id", "prompt"] + ([answer] if answer else [])
-    prompt_ngrams = _ngram_frame(prompts.select(*prompt_cols), "prompt", params, with_text=False)
-    item_ngrams = _ngram_frame(items, "question", params, with_text=True).withColumn(
-        "item_ngrams", F.size("ngrams")
+    prompt_ngrams = materialize(_ngram_frame(prompts.select(*prompt_cols), "prompt", params, with_text=False))
+    item_ngrams = materialize(
+        _ngram_frame(items, "question", params, with_text=True).withColumn("item_ngrams", F.size("ngrams"))
     )
     item_info = item_ngrams.select("benchmark", "item_id", "answer", "item_ngrams")
     bench_grams = item_ngrams.select("benchmark", "item_id", F.explode("ngrams").alias("g")).select(

@@ -195,10 +195,10 @@ def _jaccard_work(items: Sequence[tuple[list[str | None], list[str | None], MinH
 
 
 def verify_pairs(pairs: DataFrame, texts: DataFrame, params: DedupParams, seed: int) -> DataFrame:
-    """Candidate pairs with their exact shingle Jaccard; only pairs >= threshold when verifying.
+    """Candidate pairs with their exact shingle Jaccard (every pair: ``near_edges`` applies the threshold).
 
-    ``texts`` has ``node`` and ``prompt``. Without verification every candidate is an edge and
-    ``jaccard`` is null (MinHash's own estimate is not kept: the signatures are not stored).
+    ``texts`` has ``node`` and ``prompt``. Without verification ``jaccard`` is null and every
+    candidate is an edge (MinHash's own estimate is not kept: the signatures are not stored).
     """
     if not params.verify_jaccard:
         return pairs.select("a", "b", F.lit(None).cast("double").alias("jaccard"))
@@ -222,7 +222,14 @@ def verify_pairs(pairs: DataFrame, texts: DataFrame, params: DedupParams, seed: 
                 [batch.column("a"), batch.column("b"), pa.array(scores, pa.float64())], names=["a", "b", "jaccard"]
             )
 
-    return joined.mapInArrow(run, schema).where(F.col("jaccard") >= params.threshold)
+    return joined.mapInArrow(run, schema)
+
+
+def near_edges(scored: DataFrame, params: DedupParams) -> DataFrame:
+    """The candidate pairs that are near duplicates: (a, b) edges for the components."""
+    if not params.verify_jaccard:
+        return scored.select("a", "b")
+    return scored.where(F.col("jaccard") >= params.threshold).select("a", "b")
 
 
 def representatives(keepers: DataFrame, labels: DataFrame, seed: int) -> DataFrame:

@@ -1,0 +1,141 @@
+"""Stage ``dedup`` on both engines: exact, near, contamination, components, gold.rl_prompts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pyspark.sql import functions as F
+
+from sftmix.jobs.dedup import Scratch, dedup
+from sftmix.transforms.connected_components import connected_components
+from sftmix.transforms.dedup import candidate_pairs
+
+from .conftest import read_back
+
+PROMPTS_SCHEMA = (
+    "source string, prompt_id string, kind string, domain string, language string, prompt string, "
+    "reference_answer string, n_candidates int, n_clean int, n_verified int, n_correct int, "
+    "pass_rate double, n_selected int, no_selection_reason string"
+)
+SELECTED_SCHEMA = "source string, prompt_id string, candidate_id string, completion string, answer string"
+
+BASE = (
+    "A farmer has seventeen sheep in a green meadow beside the old stone bridge and every morning "
+    "he counts them twice before breakfast because the fence near the river is broken"
+)
+NEAR = BASE.replace("is broken", "is damaged")
+OTHER = (
+    "Write a short poem about the lighthouse keeper who lights the lamp every evening and watches the "
+    "ships sail past the rocky northern coast"
+)
+BENCH_Q = (
+    "Let x be the number of integers between 1 and 1000 inclusive that are divisible by 7 but not by 11. "
+    "Find x."
+)
+BENCH_SHORT = "What is 17 times 23?"
+
+
+def _prompt(source: str, pid: str, text: str | None, n_correct: int, answer: str | None = None) -> tuple:
+    return (source, pid, "reasoning", "math", "en", text, answer, 4, 4, 4, n_correct, n_correct / 4, 1, None)
+
+
+def _write_inputs(rt, tmp_path: Path) -> None:  # noqa: ANN001 - Runtime
+    prompts = [
+        _prompt("a", "base", BASE, 2),
+        _prompt("b", "base-copy", BASE.upper() + "!!", 3),  # exact copy with more correct: kept
+        _prompt("a", "near", NEAR, 4),  # near copy with the most correct: it represents the cluster
+        _prompt("a", "other", OTHER, 0),
+        _prompt("c", "leak-prefix", "Solve the following problem step by step. " + BENCH_Q, 1, "128"),
+        _prompt("c", "leak-numbers", BENCH_Q.replace("1000", "1,000"), 1),
+        _prompt("c", "leak-short", "what is 17 times 23", 1),
+        _prompt("c", "clean-math", "Let y be the number of primes below 50. Find y.", 1),
+        _prompt("d", "empty", "", 0),
+    ]
+    rt.tables.write(rt.spark.createDataFrame(prompts, PROMPTS_SCHEMA), "silver.prompts")
+    selected = [
+        ("a", "other", "c1", "The  answer is 4.", "4"),
+        ("c", "clean-math", "c2", "the answer is 4.", "4"),  # same response under another prompt
+        ("a", "near", "c3", "Seventeen.", "17"),
+    ]
+    rt.tables.write(rt.spark.createDataFrame(selected, SELECTED_SCHEMA), "silver.selected")
+    rl = [("a", "near", 0.5), ("a", "base", 0.5), ("c", "leak-prefix", 0.25), ("a", "other", 0.5)]
+    rt.tables.write(rt.spark.createDataFrame(rl, "source string, prompt_id string, pass_rate double"), "gold.rl_prompts")
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(
+        "\n".join(json.dumps(r) for r in [
+            {"id": "q1", "question": BENCH_Q, "answer": "128"},
+            {"id": "q2", "question": BENCH_SHORT, "answer": "391"},
+            {"id": "q3", "question": "An unrelated benchmark question about geometry of circles and chords."},
+        ]) + "\n"
+    )
+
+
+def test_dedup_stage(runtime_factory, tmp_path: Path) -> None:  # noqa: ANN001
+    bench = {"name": "demo", "path": str(tmp_path / "bench.jsonl"), "question_field": "question",
+             "answer_field": "answer"}
+    rt = runtime_factory(decontaminate__benchmarks=[bench], dedup__ngram=3)
+    _write_inputs(rt, tmp_path)
+    result = dedup(rt)
+
+    status = {(r["source"], r["prompt_id"]): r for r in read_back(rt, "silver.prompt_status")}
+    got = {k: r["dedup_status"] for k, r in status.items()}
+    assert got == {
+        ("a", "base"): "duplicate_prompt",
+        ("b", "base-copy"): "near_duplicate",
+        ("a", "near"): "kept",
+        ("a", "other"): "kept",
+        ("c", "leak-prefix"): "contaminated",
+        ("c", "leak-numbers"): "contaminated",
+        ("c", "leak-short"): "contaminated",
+        ("c", "clean-math"): "kept",
+        ("d", "empty"): "kept",
+    }
+    assert status[("a", "base")]["duplicate_of"] == "a/near"
+    assert status[("b", "base-copy")]["duplicate_of"] == "a/near"
+    assert status[("a", "base")]["norm_hash"] == status[("b", "base-copy")]["norm_hash"]
+    assert len({status[k]["cluster_id"] for k in [("a", "base"), ("b", "base-copy"), ("a", "near")]}) == 1
+    assert status[("c", "leak-prefix")]["contaminated_by"] == "demo/q1"
+    assert status[("c", "leak-short")]["contamination_match"] == "exact"
+    assert status[("c", "leak-prefix")]["contamination_ngram"].count(" ") == 7  # an 8-gram, kept for audit
+    assert status[("c", "clean-math")]["duplicate_response_of"] == "a/other" or (
+        status[("a", "other")]["duplicate_response_of"] == "c/clean-math"
+    )
+    assert result.rejected == {"duplicate_prompt": 1, "near_duplicate": 1, "contaminated": 3}
+    assert result.details["cc_rounds"] >= 1
+
+    audit = read_back(rt, "silver.contamination")
+    assert {(r["prompt_id"], r["item_id"], r["match"]) for r in audit} == {
+        ("leak-prefix", "q1", "ngram"), ("leak-numbers", "q1", "exact"), ("leak-short", "q2", "exact"),
+    }
+    assert [r["answer_match"] for r in audit if r["prompt_id"] == "leak-prefix"] == [True]
+    report = {r["benchmark"]: r for r in read_back(rt, "ops.contamination_report")}
+    assert report["demo"]["items"] == 3 and report["demo"]["items_matched"] == 2
+    assert report["demo"]["prompts_matched"] == 3
+
+    rl = {(r["source"], r["prompt_id"]) for r in read_back(rt, "gold.rl_prompts")}
+    assert rl == {("a", "near"), ("a", "other")}
+    assert not list((tmp_path / "lake" / "_scratch").glob("*"))  # scratch tables removed
+
+
+def test_connected_components_and_hot_buckets(runtime_factory) -> None:  # noqa: ANN001
+    rt = runtime_factory()
+    spark = rt.spark
+    # A chain 9-8-...-1 (long diameter), a star around 20, a pair, and a repeated edge.
+    edges = [(i + 1, i) for i in range(1, 9)] + [(20, 21), (20, 22), (23, 20), (30, 31), (31, 30)]
+    frame = spark.createDataFrame(edges, "a long, b long")
+    scratch = Scratch(rt, "cc-test")
+    try:
+        result = connected_components(frame, scratch)
+        labels = {r["node"]: r["component"] for r in result.labels.collect()}
+    finally:
+        scratch.drop()
+    assert labels == {**{i: 1 for i in range(1, 10)}, 20: 20, 21: 20, 22: 20, 23: 20, 30: 30, 31: 30}
+
+    # One hot bucket of 5 members over max_bucket_size 3: a star, not 10 pairs; a small bucket: all pairs.
+    fp = spark.createDataFrame(
+        [(n, [7]) for n in range(5)] + [(10, [8]), (11, [8]), (12, [8])], "node long, lsh_keys array<long>"
+    )
+    pairs = {(r["a"], r["b"]) for r in candidate_pairs(fp, 3).collect()}
+    assert pairs == {(0, 1), (0, 2), (0, 3), (0, 4), (10, 11), (10, 12), (11, 12)}
+    assert candidate_pairs(fp.where(F.col("node") == 0), 3).count() == 0
