@@ -230,6 +230,7 @@ PLACES: tuple[str, ...] = _split(_PLACES)
 _IRREGULAR_PLURALS = {
     "leaf": "leaves", "scarf": "scarves", "shelf": "shelves", "wolf": "wolves", "half": "halves",
     "wharf": "wharves", "sheep": "sheep", "fisherman": "fishermen", "person": "people",
+    "potato": "potatoes", "tomato": "tomatoes", "volcano": "volcanoes",
 }
 
 
