@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from typing import Any
 
 import orjson
@@ -38,6 +39,7 @@ from sftmix.transforms.decontaminate import (
     find_contamination,
 )
 from sftmix.transforms.dedup import (
+    DedupParams,
     candidate_pairs,
     duplicate_responses,
     exact_keepers,
@@ -59,11 +61,14 @@ class Scratch:
 
     def __init__(self, rt: Runtime, purpose: str) -> None:
         self.rt, self.purpose, self.paths = rt, purpose, []
+        self.seconds: list[float] = []  # per write: where a stage's time goes
 
     def __call__(self, df: DataFrame) -> DataFrame:
         path = self.rt.tables.scratch(self.purpose)
         self.paths.append(path)
+        started = time.perf_counter()
         df.write.mode("overwrite").parquet(path)
+        self.seconds.append(round(time.perf_counter() - started, 2))
         # With the schema given: Sail writes no file for an empty frame, and a bare read finds no columns.
         return self.rt.spark.read.schema(df.schema).parquet(path)
 
@@ -114,6 +119,26 @@ def check_node_ids(fp: DataFrame) -> None:
         raise RuntimeError(f"dedup: {row['n'] - row['d']} node-id collisions among {row['n']} prompts")
 
 
+def near_duplicate_clusters(
+    keepers: DataFrame, texts: DataFrame, cfg: DedupParams, seed: int, scratch: Scratch, details: dict[str, Any]
+) -> DataFrame:
+    """(node, component, representative, ...) of every exact keeper: LSH pairs, Jaccard check, components."""
+    bands, rows = cfg.lsh()
+    scored = scratch(verify_pairs(candidate_pairs(keepers, cfg.max_bucket_size), texts, cfg, seed))
+    components = connected_components(near_edges(scored, cfg), scratch, cfg.max_rounds)
+    pair_counts = scored.agg(
+        F.count("*").alias("candidates"), F.count(F.when(F.col("jaccard") >= cfg.threshold, 1)).alias("edges")
+    ).collect()[0]
+    details.update(
+        lsh_bands=bands,
+        lsh_rows=rows,
+        candidate_pairs=pair_counts["candidates"],
+        verified_pairs=pair_counts["edges"] if cfg.verify_jaccard else None,
+        cc_rounds=components.rounds,
+    )
+    return representatives(keepers, components.labels, seed)
+
+
 def dedup(rt: Runtime) -> StageResult:
     cfg, seed = rt.config.dedup, rt.config.seed
     decon = rt.config.decontaminate
@@ -143,22 +168,7 @@ def dedup(rt: Runtime) -> StageResult:
         exact = scratch(exact)
         keepers = exact.where(F.col("node") == F.col("exact_keeper"))
 
-        clusters = None
-        if cfg.near:
-            bands, rows = cfg.lsh()
-            scored = scratch(verify_pairs(candidate_pairs(keepers, cfg.max_bucket_size), texts, cfg, seed))
-            components = connected_components(near_edges(scored, cfg), scratch, cfg.max_rounds)
-            clusters = representatives(keepers, components.labels, seed)
-            pair_counts = scored.agg(
-                F.count("*").alias("candidates"), F.count(F.when(F.col("jaccard") >= cfg.threshold, 1)).alias("edges")
-            ).collect()[0]
-            details.update(
-                bands=bands,
-                rows=rows,
-                candidate_pairs=pair_counts["candidates"],
-                verified_pairs=pair_counts["edges"] if cfg.verify_jaccard else None,
-                cc_rounds=components.rounds,
-            )
+        clusters = near_duplicate_clusters(keepers, texts, cfg, seed, scratch, details) if cfg.near else None
 
         everyone = fp.join(exact.select("node", "exact_keeper"), "node", "left")
         status = prompt_status(everyone, clusters, contaminated_or_empty)

