@@ -2,9 +2,9 @@
 
 A prompt is contaminated by a benchmark item when, after the normalization of
 ``text_normalize.py`` (NFKC, case fold, number formatting, punctuation and
-whitespace), it shares at least ``min_matching_ngrams`` word ``ngram``-grams
-with the item's question (open-r1 uses 8 and one shared n-gram; DeepSeek used
-10), or equals it exactly. N-grams, not whole-text hashes, are what catch an
+whitespace), it contains at least ``min_overlap`` of the item question's word
+``ngram``-grams (and at least ``min_matching_ngrams`` of them; open-r1 uses
+8-grams and any one shared; DeepSeek used 10), or equals it exactly. N-grams, not whole-text hashes, are what catch an
 added instruction ("Solve the following problem: ...") or a suffix ("Put the
 answer in \\boxed{}"): the question's own n-grams survive inside the prompt.
 A question shorter than ``ngram`` tokens has no n-gram of that size and is
@@ -51,6 +51,10 @@ class DecontaminateParams:
     enabled: bool = True
     ngram: int = 8
     min_matching_ngrams: int = 1
+    # Share of the item's n-grams the prompt must contain. 0 is open-r1's rule (any shared n-gram),
+    # which flags prompts that merely share a stock phrase ("find the length of the diagonal of the");
+    # a copied question, even with a prefix, suffix or reformatted numbers, keeps nearly all of them.
+    min_overlap: float = 0.5
     exact_match: bool = True
     max_chars: int = 100_000
     # Per prompt: long prompts keep their first n-grams only (memory bound).
@@ -61,6 +65,8 @@ class DecontaminateParams:
     def __post_init__(self) -> None:
         if self.ngram < 1 or self.min_matching_ngrams < 1 or self.max_ngrams < 1:
             raise ValueError("decontaminate.ngram, min_matching_ngrams and max_ngrams must be >= 1")
+        if not 0.0 <= self.min_overlap <= 1.0:
+            raise ValueError(f"decontaminate.min_overlap must be in [0, 1], got {self.min_overlap}")
         names = [b.name for b in self.benchmarks]
         if len(set(names)) != len(names):
             raise ValueError("decontaminate.benchmarks: names must be unique")
@@ -179,7 +185,11 @@ def find_contamination(
         .join(F.broadcast(bench_grams), "hash")
         .groupBy("node", "benchmark", "item_id")
         .agg(F.count("*").alias("matching_ngrams"), F.min(F.struct("hash", "text")).alias("first"))
-        .where(F.col("matching_ngrams") >= params.min_matching_ngrams)
+        .join(F.broadcast(item_info.select("benchmark", "item_id", "item_ngrams")), ["benchmark", "item_id"])
+        .where(
+            (F.col("matching_ngrams") >= params.min_matching_ngrams)
+            & (F.col("matching_ngrams") >= F.lit(params.min_overlap) * F.col("item_ngrams"))
+        )
         .select("node", "benchmark", "item_id", "matching_ngrams", F.col("first.text").alias("ngram"))
     )
     matches = by_ngram.withColumn("exact", F.lit(False))
