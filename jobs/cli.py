@@ -7,13 +7,16 @@ Every subcommand that touches tables takes ``--conf FILE`` (default
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from sftmix.jobs.pipeline import STAGES, run_pipeline
-from sftmix.jobs.runtime.context import DEFAULT_CONF, open_runtime, setup_logging
+from sftmix.jobs.ops import last_failed_run
+from sftmix.jobs.pipeline import STAGES, StageSelectionError, run_pipeline
+from sftmix.jobs.runtime.context import DEFAULT_CONF, Runtime, open_runtime, setup_logging
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -27,19 +30,24 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sftmix.jobs.demo import generator as demo
-
     parser = argparse.ArgumentParser(prog="sftmix", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo_parser = commands.add_parser("demo-data", help="write seeded demo generation dumps with ground truth")
-    demo.add_arguments(demo_parser)
+    # The demo generator is its own module; a checkout without it still runs the rest.
+    if importlib.util.find_spec("sftmix.jobs.demo.generator") is not None:
+        from sftmix.jobs.demo import generator as demo
+
+        demo_parser = commands.add_parser("demo-data", help="write seeded demo generation dumps with ground truth")
+        demo.add_arguments(demo_parser)
 
     run_parser = commands.add_parser("run", help="run the pipeline (all stages, or a selection)")
     _add_conf(run_parser)
     run_parser.add_argument("--stages", default=None, help=f"comma-separated subset of: {','.join(STAGES)}")
-    run_parser.add_argument("--from", dest="from_stage", default=None, help="start at this stage")
-    run_parser.add_argument("--run-id", default=None)
+    run_parser.add_argument("--from", dest="from_stage", default=None, help="start at this stage (resume)")
+    run_parser.add_argument("--run-id", default=None, help="default: a new id (UTC time + random suffix)")
+    run_parser.add_argument(
+        "--resume", action="store_true", help="rerun the last failed run from its failed stage, same run id"
+    )
 
     for stage in STAGES:
         stage_parser = commands.add_parser(stage, help=f"run the {stage} stage")
@@ -50,7 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_conf(sql_parser)
     sql_parser.add_argument("query")
     sql_parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    sql_parser.add_argument("--limit", type=int, default=100)
+    sql_parser.add_argument("--limit", type=int, default=100, help="rows to print; 0 for all")
+
+    report_parser = commands.add_parser("report", help="write an HTML report with plots (funnel, lengths, mix)")
+    _add_conf(report_parser)
+    report_parser.add_argument("--out", default="reports", help="output folder (default: %(default)s)")
+
+    serve_parser = commands.add_parser("serve", help="keep a Spark Connect server with every table registered")
+    _add_conf(serve_parser)
+    serve_parser.add_argument("--port", type=int, default=15002, help="0 picks a free port (default: %(default)s)")
+    serve_parser.add_argument(
+        "--refresh-seconds", type=float, default=10.0, help="how often to register tables that appeared"
+    )
+
+    maintain_parser = commands.add_parser("maintain", help="compact and vacuum the Delta tables")
+    _add_conf(maintain_parser)
+    maintain_parser.add_argument(
+        "--retain-hours", type=float, default=168.0, help="vacuum files unreferenced for longer (default 7 days)"
+    )
     return parser
 
 
@@ -67,16 +92,45 @@ def main(argv: list[str] | None = None) -> int:
 
         return demo.run(args)
     overrides = parse_overrides(args.set)
-    if args.command == "sql":
-        from sftmix.jobs.sql import run_sql
+    if args.command == "serve":
+        from sftmix.jobs.serve import serve
 
-        with open_runtime(args.conf, overrides) as rt:
+        return serve(args.conf, overrides, port=args.port, refresh_seconds=args.refresh_seconds)
+    with open_runtime(args.conf, overrides, run_id=getattr(args, "run_id", None)) as rt:
+        if args.command == "sql":
+            from sftmix.jobs.sql import run_sql
+
             return run_sql(rt, args.query, args.format, args.limit)
-    stages = list(STAGES) if args.command == "run" else [args.command]
-    if args.command == "run" and args.stages:
-        stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-    with open_runtime(args.conf, overrides, run_id=args.run_id) as rt:
-        run_pipeline(rt, stages, from_stage=getattr(args, "from_stage", None))
+        if args.command == "report":
+            from sftmix.jobs.report import write_report
+
+            print(write_report(rt, Path(args.out)).html)
+            return 0
+        if args.command == "maintain":
+            from sftmix.jobs.maintain import maintain
+
+            maintain(rt, retain_hours=args.retain_hours)
+            return 0
+        return _run(rt, args)
+
+
+def _run(rt: Runtime, args: argparse.Namespace) -> int:
+    if args.command != "run":
+        run_pipeline(rt, [args.command])
+        return 0
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
+    from_stage = args.from_stage
+    if args.resume:
+        failed = last_failed_run(rt.tables)
+        if failed is None:
+            raise SystemExit("--resume: the last run in ops.runs did not fail; nothing to resume")
+        stages = stages or failed["stages"].split(",")
+        from_stage = from_stage or failed["failed_stage"]
+        rt.run_id = args.run_id or failed["run_id"]
+    try:
+        run_pipeline(rt, stages, from_stage)
+    except StageSelectionError as error:
+        raise SystemExit(str(error)) from None
     return 0
 
 

@@ -191,7 +191,7 @@ def new_run_id() -> str:
 def open_runtime(
     conf: str = DEFAULT_CONF, overrides: dict[str, Any] | None = None, run_id: str | None = None
 ) -> Iterator[Runtime]:
-    config = load_config(conf, overrides)
+    config = load_config(resolve_conf(conf), overrides)
     engine = start_engine(config.engine, config.storage)
     tables = Tables(engine.spark, config.storage, engine.table_format)
     try:
@@ -223,14 +223,14 @@ def stage_main(stage: str, body: StageBody, argv: list[str] | None = None) -> No
     # Which copy of the code runs (a --py-files wheel, a checkout, site-packages) is the first
     # question when a cluster job misbehaves.
     log.info("sftmix %s from %s", sftmix.__version__, sftmix.__file__)
-    with open_runtime(resolve_conf(args.conf), overrides, run_id=args.run_id) as rt:
+    with open_runtime(args.conf, overrides, run_id=args.run_id) as rt:
         rt.run_stages([(stage, body)])
 
 
-def resolve_conf(conf: str) -> str:
+def resolve_conf(conf: str | Path) -> str:
     """A config path, or the file of that name shipped inside the package (wheel tasks have no checkout)."""
     if Path(conf).exists():
-        return conf
+        return str(conf)
     packaged = Path(sftmix.conf.__file__).parent / Path(conf).name
     return str(packaged) if packaged.exists() else conf
 
