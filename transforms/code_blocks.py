@@ -4,8 +4,10 @@ Prose in reasoning is full of ``x = 3`` and ``f(x)``: those are math, not
 code. A line counts as code only on a strong sign: a statement keyword at its
 start followed by code shape (``def f(``, ``for i in range(n):``,
 ``#include``), or a line ending in ``;``, ``{`` or ``}`` that holds no LaTeX
-command. Every line of a fenced block counts. A run of at least three such
-lines outside fences is recorded as an unfenced code block.
+command. Every line of a fenced block counts. Outside fences, a run of lines
+(at most one blank line apart) is an unfenced code block when it holds at
+least three code lines, or is indented like Markdown code (two or more lines)
+and holds at least one.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ CODE_LINE = re.compile(
     r"|^(?![^\n]*\\[a-zA-Z])[^\n]*[;{}][ \t]*$",
     re.MULTILINE,
 )
+# Markdown indented code: 4+ spaces or a tab, not a nested list item.
+_INDENTED_LINE = re.compile(r"^(?: {4}|\t)[ \t]*(?![-*+] |\d+[.)] )\S[^\n]*$", re.MULTILINE)
 _NON_BLANK_LINE = re.compile(r"^[ \t]*\S", re.MULTILINE)
 MIN_RUN_LINES = 3
 
@@ -77,22 +81,36 @@ def find_code(text: str) -> CodeFigures:
 
 
 def _unfenced_runs(text: str, figures: CodeFigures) -> None:
-    run: list[re.Match[str]] = []
+    regions = figures.fenced_regions
+
+    def outside(position: int) -> bool:
+        return not regions or not any(start <= position < end for start, end in regions)
+
+    lines: dict[int, list] = {}  # line start -> [end, is_code, is_indented]
+    for match in CODE_LINE.finditer(text):
+        if outside(match.start()):
+            figures.code_lines += 1
+            lines[match.start()] = [match.end(), True, False]
+    for match in _INDENTED_LINE.finditer(text):
+        if outside(match.start()):
+            lines.setdefault(match.start(), [match.end(), False, False])[2] = True
+    run: list[tuple[int, int, bool, bool]] = []
 
     def close_run() -> None:
-        if len(run) >= MIN_RUN_LINES:
-            figures.blocks.append((run[0].start(), run[-1].end(), f"unfenced code, {len(run)} lines"))
+        code = sum(1 for line in run if line[2])
+        indented = sum(1 for line in run if line[3])
+        if code >= MIN_RUN_LINES or (indented >= 2 and code >= 1):
+            kind = "indented" if indented >= 2 else "unfenced"
+            figures.blocks.append((run[0][0], run[-1][1], f"{kind} code, {len(run)} lines"))
         run.clear()
 
-    regions = figures.fenced_regions
-    for match in CODE_LINE.finditer(text):
-        if regions and any(start <= match.start() < end for start, end in regions):
-            continue
-        figures.code_lines += 1
-        if run and text.count("\n", run[-1].end(), match.start()) > 1:
+    for start in sorted(lines):
+        end, is_code, is_indented = lines[start]
+        if run and text.count("\n", run[-1][1], start) > 2:  # more than one blank line apart
             close_run()
-        run.append(match)
-    close_run()
+        run.append((start, end, is_code, is_indented))
+    if run:
+        close_run()
 
 
 def _guess_language(text: str, figures: CodeFigures) -> str:

@@ -37,6 +37,7 @@ CJK_TOKEN_LENGTH = 12  # mean token length above which the text is treated as wr
 class RepetitionFigures:
     duplicate_share: float = 0.0
     longest_chars: int = 0  # characters of the longest repeated span
+    max_repeats: int = 0  # occurrences of the most frequent n-gram (a loop repeats its block many times)
     start: int = 0
     end: int = 0
 
@@ -68,7 +69,8 @@ def measure(text: str, n: int) -> RepetitionFigures:
     keys = hashes[:count].copy()
     for offset in range(1, n):
         keys = keys * _MULTIPLIER + hashes[offset : offset + count]
-    _, first = np.unique(keys, return_index=True)
+    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    figures.max_repeats = int(counts.max())
     duplicate = np.ones(count, dtype=bool)
     duplicate[first] = False
     if not duplicate.any():
