@@ -79,8 +79,12 @@ def source_shape(source: SourceConfig) -> SourceShape:
     if unknown:
         raise ConfigError(f"sources[{source.name}].fields: unknown logical field {unknown[0]!r}")
     fields = tuple(sorted(source.fields.items()))
+    unknown_required = [name for name in source.required if name not in set(source.fields) | {"prompt_id"}]
+    if unknown_required:
+        raise ConfigError(f"sources[{source.name}].required: {unknown_required[0]!r} is not a mapped field")
     return SourceShape(
-        source.name, source.format, source.kind, source.domain, source.language, fields, source.key_by_file
+        source.name, source.format, source.kind, source.domain, source.language, fields, source.key_by_file,
+        tuple(source.required),
     )
 
 

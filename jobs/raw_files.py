@@ -36,6 +36,7 @@ from sftmix.transforms.raw_records import (
     RecordError,
     SourceShape,
     batch_candidates,
+    batch_request_fields,
     flat_candidates,
     grouped_candidates,
 )
@@ -240,6 +241,7 @@ def _read_batch_pair(shape: SourceShape, responses: str, requests: str, stage: _
                 raise RecordError("missing_field", "request has no string 'custom_id'")
             if custom_id in pending:
                 raise RecordError("duplicate_custom_id", f"custom_id {custom_id!r} repeats a request")
+            batch_request_fields(request, shape)  # a broken request is quarantined as itself
             pending[custom_id] = (line, request)
         except RecordError as error:
             stage.bad(shape.name, requests, line, error.code, str(error), data)

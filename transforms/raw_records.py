@@ -27,6 +27,7 @@ path in the record:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +67,13 @@ class SourceShape:
     language: str
     fields: tuple[tuple[str, str], ...]
     key_by_file: bool = False
+    required: tuple[str, ...] = ()
+
+    def check_required(self, record: Any) -> None:
+        """Logical fields the source declares required must be present (not null) in the record."""
+        for name in self.required:
+            if lookup(record, self.path(name)) is None:
+                raise RecordError("missing_field", f"missing required field {self.path(name)!r} ({name})")
 
     def path(self, logical: str) -> str | None:
         mapped = dict(self.fields)
@@ -189,6 +197,7 @@ def prompt_messages(record: Any, shape: SourceShape) -> tuple[list[dict[str, str
 
 def prompt_fields(record: Any, shape: SourceShape) -> dict[str, Any]:
     """Fields shared by every candidate of a record."""
+    shape.check_required(record)
     messages, prompt, system = prompt_messages(record, shape)
     domain = _text(lookup(record, shape.path("domain")), "domain") or shape.domain
     if domain is None:
@@ -286,11 +295,7 @@ def _parallel_list(record: Any, path: str | None, length: int) -> list[Any]:
 
 def batch_candidates(request: dict[str, Any], response: dict[str, Any], shape: SourceShape) -> list[dict[str, Any]]:
     """Candidates of one OpenAI-batch response line paired with its request line."""
-    body = request.get("body")
-    if not isinstance(body, dict):
-        raise RecordError("missing_field", "request has no 'body' object")
-    prompt_record = {**request, **body}
-    common = prompt_fields(prompt_record, _batch_prompt_shape(shape))
+    common = batch_request_fields(request, shape)
     if lookup(request, shape.path("prompt_id")) is None:
         common["prompt_id"] = str(request.get("custom_id"))
     choices = lookup(response, "response.body.choices")
@@ -321,9 +326,18 @@ def batch_candidates(request: dict[str, Any], response: dict[str, Any], shape: S
     return rows
 
 
+def batch_request_fields(request: dict[str, Any], shape: SourceShape) -> dict[str, Any]:
+    """Validate an OpenAI-batch request line and return the prompt fields of its candidates."""
+    body = request.get("body")
+    if not isinstance(body, dict):
+        raise RecordError("missing_field", "request has no 'body' object")
+    _int(body.get("n"), "body.n")
+    return prompt_fields({**request, **body}, _batch_prompt_shape(shape))
+
+
 def _batch_prompt_shape(shape: SourceShape) -> SourceShape:
     # In a batch request the messages sit in body.messages and the id is custom_id.
     defaults = {"messages": "messages", "prompt_id": "custom_id", "model": "model"}
     mapped = dict(defaults, **dict(shape.fields))
-    return SourceShape(shape.name, shape.format, shape.kind, shape.domain, shape.language, tuple(mapped.items()))
+    return dataclasses.replace(shape, fields=tuple(mapped.items()))
 

@@ -77,6 +77,8 @@ class SourceConfig:
     require_verification: bool = False
     # grouped sources whose candidates of one prompt sit in several files (one per model)
     key_by_file: bool = False
+    # logical fields a record must carry (e.g. reference_answer for a verified source)
+    required: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
