@@ -31,6 +31,8 @@ class SignalSettings:
     answer_wrappers: tuple[tuple[str, str], ...] = think_split.DEFAULT_ANSWER_WRAPPERS
 
 
+TAIL_CHARS = 200
+
 # (name, kind) of each value a row's signal tuple holds, in order; annotate.py maps kinds to Arrow types.
 SIGNAL_FIELDS: tuple[tuple[str, str], ...] = (
     ("reasoning", "string"),
@@ -139,6 +141,11 @@ def signals_for_row(
                           f"answer: {answer_lang.label} {answer_lang.score:.2f}, expected {target}"))
 
     rep = _repetition(reasoning, answer, settings.ngram, spans)
+    # Where a cut generation ends: the answer's tail, or the reasoning's when no answer began.
+    tail_field, tail = ("answer", answer) if answer else ("reasoning", reasoning)
+    if tail:
+        spans.append(("truncated", max(0, len(tail) - TAIL_CHARS), len(tail),
+                      f"{tail_field}: the last {min(len(tail), TAIL_CHARS)} characters"))
     code_lines = code_r.code_lines + code_a.code_lines
     lines = code_r.lines + code_a.lines
     longest_text = reasoning[longest[0] : longest[1]]
