@@ -89,12 +89,26 @@ def _sort_key(spec: str) -> tuple[str, bool]:
     return spec.strip(), False
 
 
-def _ordering(policy: SelectPolicy, seed: int) -> list[Column]:
+def _policies(params: SelectParams) -> tuple[list[SelectPolicy], Column]:
+    """The distinct policies in play and a column holding each candidate's policy index."""
+    policies = [*params.sources.values(), *params.kinds.values(), SelectPolicy()]
+    index = F.lit(len(policies) - 1)
+    for position, kind in reversed(list(enumerate(params.kinds, start=len(params.sources)))):
+        index = F.when(F.col("kind") == kind, F.lit(position)).otherwise(index)
+    for position, source in reversed(list(enumerate(params.sources))):
+        index = F.when(F.col("source") == source, F.lit(position)).otherwise(index)
+    return policies, index
+
+
+def _ordering(policies: list[SelectPolicy], seed: int) -> list[Column]:
+    # One window serves every policy: policy i's keys are null outside policy i, and a prompt's candidates
+    # share one policy (it follows source and kind), so other policies' keys never reorder a prompt.
     keys = []
-    for spec in policy.order_by:
-        expression, descending = _sort_key(spec)
-        column = F.expr(expression)
-        keys.append(column.desc_nulls_last() if descending else column.asc_nulls_last())
+    for position, policy in enumerate(policies):
+        for spec in policy.order_by:
+            expression, descending = _sort_key(spec)
+            column = F.when(F.col("_policy") == position, F.expr(expression))
+            keys.append(column.desc_nulls_last() if descending else column.asc_nulls_last())
     # candidate_id last: a 64-bit hash collision still orders the same way everywhere.
     return keys + [F.xxhash64(F.lit(seed), F.col("candidate_id")).asc(), F.col("candidate_id").asc()]
 
@@ -105,34 +119,16 @@ def _eligible(params: SelectParams) -> Column:
 
 def rank_candidates(candidates: DataFrame, params: SelectParams, seed: int) -> DataFrame:
     """Every candidate with ``eligible``, ``selected`` and ``select_rank`` (null unless eligible)."""
-    groups = _policy_groups(candidates, params)
-    ranked = None
-    for policy, condition in groups:
-        part = candidates.where(condition).withColumn("eligible", _eligible(params))
-        window = Window.partitionBy(*PROMPT_KEY, "eligible").orderBy(*_ordering(policy, seed))
-        rank = F.when(F.col("eligible"), F.row_number().over(window))
-        part = part.withColumn("select_rank", rank.cast("int"))
-        limit = policy.k if policy.policy == "top_k" else policy.max_per_prompt
-        keep = F.col("eligible") & (F.lit(True) if limit is None else F.col("select_rank") <= limit)
-        part = part.withColumn("selected", F.coalesce(keep, F.lit(False)))
-        ranked = part if ranked is None else ranked.unionByName(part)
-    assert ranked is not None
-    return ranked
-
-
-def _policy_groups(candidates: DataFrame, params: SelectParams) -> list[tuple[SelectPolicy, Column]]:
-    """(policy, row condition) pairs that cover every candidate exactly once."""
-    groups: list[tuple[SelectPolicy, Column]] = []
-    overridden = list(params.sources)
-    for source, policy in params.sources.items():
-        groups.append((policy, F.col("source") == source))
-    not_overridden = ~F.col("source").isin(overridden) if overridden else F.lit(True)
-    for kind, policy in params.kinds.items():
-        groups.append((policy, not_overridden & (F.col("kind") == kind)))
-    known = list(params.kinds)
-    other = not_overridden & (F.col("kind").isNull() | ~F.col("kind").isin(known) if known else F.lit(True))
-    groups.append((SelectPolicy(), other))
-    return groups
+    policies, policy_index = _policies(params)
+    ranked = candidates.withColumn("_policy", policy_index).withColumn("eligible", _eligible(params))
+    window = Window.partitionBy(*PROMPT_KEY, "eligible").orderBy(*_ordering(policies, seed))
+    ranked = ranked.withColumn("select_rank", F.when(F.col("eligible"), F.row_number().over(window)).cast("int"))
+    limit: Column = F.lit(None).cast("int")
+    for position, policy in enumerate(policies):
+        cap = policy.k if policy.policy == "top_k" else policy.max_per_prompt
+        limit = F.when(F.col("_policy") == position, F.lit(cap).cast("int")).otherwise(limit)
+    keep = F.col("eligible") & (limit.isNull() | (F.col("select_rank") <= limit))
+    return ranked.withColumn("selected", F.coalesce(keep, F.lit(False))).drop("_policy")
 
 
 def selected_candidates(ranked: DataFrame) -> DataFrame:
