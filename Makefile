@@ -4,18 +4,33 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONF ?= conf/local.yaml
 
-.PHONY: setup run demo-data test lint bench clean
+.PHONY: setup run demo-data report serve wheel test lint bench clean
 
 setup:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	@# The report test opens the page in headless Chromium; CI runs as root on Debian. Never fatal.
+	@if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null) \
+		|| echo "chromium not installed: the report's browser test will be skipped"; \
+	fi
 
 demo-data:
 	$(BIN)/sftmix demo-data --out demo
 
 run: demo-data
 	$(BIN)/sftmix run --conf $(CONF)
+
+report:
+	$(BIN)/sftmix report --conf $(CONF) --out reports
+
+serve:
+	$(BIN)/sftmix serve --conf $(CONF)
+
+wheel:
+	$(BIN)/pip wheel --no-deps -w dist .
 
 test:
 	$(BIN)/ruff check .
