@@ -34,9 +34,11 @@ from sftmix.transforms.connected_components import connected_components
 from sftmix.transforms.decontaminate import (
     BENCHMARK_SCHEMA,
     BenchmarkFile,
+    NgramProbe,
     contaminated_prompts,
     contamination_report,
     find_contamination,
+    item_ngrams,
 )
 from sftmix.transforms.dedup import (
     DedupParams,
@@ -107,9 +109,11 @@ def _as_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
-def benchmark_items(rt: Runtime) -> DataFrame:
-    rows = [row for bench in rt.config.decontaminate.benchmarks for row in read_benchmark(bench)]
-    return rt.spark.createDataFrame(rows, BENCHMARK_SCHEMA)
+def benchmark_rows(rt: Runtime) -> list[tuple[str, str, str | None, str | None]]:
+    decon = rt.config.decontaminate
+    if not decon.enabled:
+        return []
+    return [row for bench in decon.benchmarks for row in read_benchmark(bench)]
 
 
 def check_node_ids(fp: DataFrame) -> None:
@@ -147,31 +151,28 @@ def dedup(rt: Runtime) -> StageResult:
     scratch = Scratch(rt, "dedup")
     details: dict[str, Any] = {}
     try:
-        texts = scratch(prompts)
-        fp = scratch(fingerprint(texts.drop("reference_answer"), cfg, seed))
+        rows = benchmark_rows(rt)
+        probe = NgramProbe.build([r[2] for r in rows], decon, cfg.max_chars) if rows else None
+        fp = scratch(fingerprint(prompts, cfg, seed, probe))
         check_node_ids(fp)
 
-        items = benchmark_items(rt) if decon.enabled and decon.benchmarks else None
-        if items is not None:
-            matches = scratch(find_contamination(texts, items, decon, scratch))
+        matches = report = None
+        contaminated = rt.spark.createDataFrame([], CONTAMINATED_EMPTY)
+        if rows:
+            items = scratch(item_ngrams(rt.spark.createDataFrame(rows, BENCHMARK_SCHEMA), decon, cfg.max_chars))
+            matches = scratch(find_contamination(fp, items, decon))
             contaminated = contaminated_prompts(matches)
             report = contamination_report(matches, items)
-        else:
-            matches = contaminated = None
-            report = None
-        contaminated_or_empty = contaminated if contaminated is not None else rt.spark.createDataFrame(
-            [], CONTAMINATED_EMPTY
-        )
 
-        clean = fp.join(contaminated_or_empty.select("node"), "node", "left_anti")
+        clean = fp.join(contaminated.select("node"), "node", "left_anti")
         exact = exact_keepers(clean, seed) if cfg.exact else clean.withColumn("exact_keeper", F.col("node"))
         exact = scratch(exact)
         keepers = exact.where(F.col("node") == F.col("exact_keeper"))
 
-        clusters = near_duplicate_clusters(keepers, texts, cfg, seed, scratch, details) if cfg.near else None
+        clusters = near_duplicate_clusters(keepers, prompts, cfg, seed, scratch, details) if cfg.near else None
 
         everyone = fp.join(exact.select("node", "exact_keeper"), "node", "left")
-        status = prompt_status(everyone, clusters, contaminated_or_empty)
+        status = prompt_status(everyone, clusters, contaminated)
         if cfg.duplicate_responses and rt.tables.exists("silver.selected"):
             responses = duplicate_responses(rt.tables.read("silver.selected"), seed)
             status = status.join(responses, ["source", "prompt_id"], "left")

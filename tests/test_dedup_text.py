@@ -98,3 +98,15 @@ def test_pair_jaccard_is_exact_and_signatures_estimate_it() -> None:
     # MinHash's standard error at k=128 is <= 0.045: the mean error must sit well inside it.
     assert np.mean(np.abs(estimates - exact[:-1])) < 0.045
     assert np.all(sig[:200][exact[:-1] == 1.0] == sig[200:][exact[:-1] == 1.0])
+
+
+def test_ngram_probe_finds_benchmark_ngrams_without_false_negatives() -> None:
+    from sftmix.transforms.decontaminate import DecontaminateParams, NgramProbe
+
+    params = DecontaminateParams(ngram=3)
+    probe = NgramProbe.build(["alpha beta gamma delta", "tiny"], params, 10_000)
+    assert len(probe.hashes) == 2  # two 3-grams; "tiny" is shorter than n and has none
+    tokens = tokenize(pa.array(["x alpha beta gamma delta y", "beta gamma epsilon"]))
+    _, grams = ngram_hashes(tokens, 3)
+    assert probe.prefilter(grams).sum() >= 2
+    assert probe.contains(grams.view(np.int64)).tolist() == [False, True, True, False, False]

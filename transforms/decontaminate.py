@@ -19,7 +19,7 @@ match, the best match per prompt, and a per-benchmark report.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,8 +56,8 @@ class DecontaminateParams:
     # a copied question, even with a prefix, suffix or reformatted numbers, keeps nearly all of them.
     min_overlap: float = 0.5
     exact_match: bool = True
-    max_chars: int = 100_000
-    # Per prompt: long prompts keep their first n-grams only (memory bound).
+    # Per prompt: long prompts keep their first n-grams only (memory bound). Text is read up to
+    # dedup.max_chars: the n-grams come from the same tokenization pass as the MinHash shingles.
     max_ngrams: int = 20_000
     batch_rows: int = 2000
     benchmarks: list[BenchmarkFile] = field(default_factory=list)
@@ -70,6 +70,49 @@ class DecontaminateParams:
         names = [b.name for b in self.benchmarks]
         if len(set(names)) != len(names):
             raise ValueError("decontaminate.benchmarks: names must be unique")
+
+
+# Prefilter bitmap: 2**20 bits (128 KB) keyed by the top bits of an n-gram hash. It travels with every
+# process-pool work item (the exact hash list may be megabytes), and at benchmark sizes (MATH-500 + AIME
+# + GPQA: ~50k n-grams) it passes ~5% of a prompt's n-grams; the exact check then runs in the engine.
+_PREFILTER_BITS = 20
+
+
+@dataclass(frozen=True)
+class NgramProbe:
+    """The benchmark n-grams a prompt's n-grams are looked up in."""
+
+    n: int
+    max_ngrams: int
+    bits: np.ndarray  # packed prefilter bitmap
+    hashes: np.ndarray | None  # sorted unique int64 n-gram hashes; None in the copy sent to pool workers
+
+    @staticmethod
+    def build(questions: Sequence[str | None], params: DecontaminateParams, max_chars: int) -> NgramProbe:
+        tokens = tokenize(pa.array(list(questions), pa.string()), max_chars)
+        offsets, hashes = ngram_hashes(tokens, params.ngram)
+        full = np.repeat(tokens.lengths >= params.ngram, np.diff(offsets))
+        unique = np.unique(hashes[full])
+        bitmap = np.zeros(1 << _PREFILTER_BITS, dtype=bool)
+        bitmap[(unique >> np.uint64(64 - _PREFILTER_BITS)).astype(np.int64)] = True
+        return NgramProbe(params.ngram, params.max_ngrams, np.packbits(bitmap), unique.view(np.int64))
+
+    def light(self) -> NgramProbe:
+        return NgramProbe(self.n, self.max_ngrams, self.bits, None)
+
+    def prefilter(self, hashes: np.ndarray) -> np.ndarray:
+        """Mask of uint64 hashes that may be benchmark n-grams (no false negatives)."""
+        index = (hashes >> np.uint64(64 - _PREFILTER_BITS)).astype(np.int64)
+        return ((self.bits[index >> 3] >> (7 - (index & 7)).astype(np.uint8)) & 1) == 1
+
+    def contains(self, hashes: np.ndarray) -> np.ndarray:
+        """Exact membership of int64 hashes."""
+        if self.hashes is None:
+            raise ValueError("NgramProbe.contains needs the full probe, not its light copy")
+        if len(self.hashes) == 0 or len(hashes) == 0:
+            return np.zeros(len(hashes), dtype=bool)
+        at = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
+        return self.hashes[at] == hashes
 
 
 BENCHMARK_SCHEMA = T.StructType(
@@ -113,7 +156,9 @@ def _ngram_texts(normalized: pa.Array, n: int, max_ngrams: int) -> list[str]:
     return texts
 
 
-def _ngram_frame(df: DataFrame, text_col: str, params: DecontaminateParams, with_text: bool) -> DataFrame:
+def _ngram_frame(
+    df: DataFrame, text_col: str, params: DecontaminateParams, max_chars: int, with_text: bool
+) -> DataFrame:
     """Keep every column but ``text_col``; add ``norm_hash`` and ``ngrams`` (array of hashes, or of
     structs with the n-gram text when ``with_text``)."""
     kept = [f for f in df.schema.fields if f.name != text_col]
@@ -125,7 +170,7 @@ def _ngram_frame(df: DataFrame, text_col: str, params: DecontaminateParams, with
     schema = T.StructType(
         kept + [T.StructField("norm_hash", T.LongType()), T.StructField("ngrams", T.ArrayType(element))]
     )
-    n, max_chars, max_ngrams, batch_rows = params.ngram, params.max_chars, params.max_ngrams, params.batch_rows
+    n, max_ngrams, batch_rows = params.ngram, params.max_ngrams, params.batch_rows
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -156,31 +201,29 @@ def _answer_key(col: str) -> F.Column:
     return F.lower(F.regexp_replace(F.coalesce(F.col(col), F.lit("")), r"[\s$]", ""))
 
 
-def find_contamination(
-    prompts: DataFrame,
-    items: DataFrame,
-    params: DecontaminateParams,
-    materialize: Callable[[DataFrame], DataFrame] = lambda df: df,
-) -> DataFrame:
+def item_ngrams(items: DataFrame, params: DecontaminateParams, max_chars: int) -> DataFrame:
+    """Benchmark items with ``norm_hash``, ``item_ngrams`` (count) and ``ngrams`` (hash + text, for the audit)."""
+    return _ngram_frame(items, "question", params, max_chars, with_text=True).withColumn(
+        "item_ngrams", F.size("ngrams")
+    )
+
+
+def find_contamination(prompts: DataFrame, item_ngrams: DataFrame, params: DecontaminateParams) -> DataFrame:
     """Audit rows: one per (prompt, benchmark item) that matches, exact or by shared n-grams.
 
-    ``prompts``: node, source, prompt_id, prompt and optionally reference_answer.
-    ``items``: benchmark, item_id, question, answer (``BENCHMARK_SCHEMA``).
-    ``materialize`` (the stage passes a scratch write + read) keeps the two n-gram frames, each
-    read three times below, from running their Python UDF three times (neither engine reuses them).
+    ``prompts``: node, source, prompt_id, norm_hash, ``bench_ngrams`` (the prompt's n-gram hashes
+    found in the benchmarks: ``dedup.fingerprint`` with an ``NgramProbe``) and optionally
+    reference_answer. ``item_ngrams``: the frame of ``item_ngrams(...)``. Both sides are small by
+    now: no prompt-side explosion of every n-gram.
     """
     answer = "reference_answer" if "reference_answer" in prompts.columns else None
-    prompt_cols = ["node", "source", "prompt_id", "prompt"] + ([answer] if answer else [])
-    prompt_ngrams = materialize(_ngram_frame(prompts.select(*prompt_cols), "prompt", params, with_text=False))
-    item_ngrams = materialize(
-        _ngram_frame(items, "question", params, with_text=True).withColumn("item_ngrams", F.size("ngrams"))
-    )
+    prompt_ngrams = prompts
     item_info = item_ngrams.select("benchmark", "item_id", "answer", "item_ngrams")
     bench_grams = item_ngrams.select("benchmark", "item_id", F.explode("ngrams").alias("g")).select(
         "benchmark", "item_id", F.col("g.hash").alias("hash"), F.col("g.text").alias("text")
     )
     by_ngram = (
-        prompt_ngrams.select("node", F.explode("ngrams").alias("hash"))
+        prompt_ngrams.select("node", F.explode("bench_ngrams").alias("hash"))
         .distinct()
         .join(F.broadcast(bench_grams), "hash")
         .groupBy("node", "benchmark", "item_id")

@@ -33,6 +33,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sftmix.transforms import process_pool
+from sftmix.transforms.decontaminate import NgramProbe
 from sftmix.transforms.minhash import MinHashSpec, fingerprint_batch, lsh_bands, pair_jaccard
 
 STATUSES = ("kept", "duplicate_prompt", "near_duplicate", "contaminated")
@@ -107,49 +108,73 @@ FINGERPRINT_FIELDS = [
     T.StructField("norm_hash", T.LongType()),
     T.StructField("n_tokens", T.IntegerType()),
     T.StructField("lsh_keys", T.ArrayType(T.LongType())),
+    T.StructField("bench_ngrams", T.ArrayType(T.LongType())),
 ]
 
 
-def _fingerprint_work(items: Sequence[tuple[list[str | None], MinHashSpec]]) -> list[dict[str, np.ndarray]]:
-    return [fingerprint_batch(texts, spec) for texts, spec in items]
+def _fingerprint_work(
+    items: Sequence[tuple[list[str | None], MinHashSpec, NgramProbe | None]],
+) -> list[dict[str, np.ndarray]]:
+    return [fingerprint_batch(texts, spec, probe) for texts, spec, probe in items]
 
 
-def fingerprint(df: DataFrame, params: DedupParams, seed: int, text_col: str = "prompt") -> DataFrame:
-    """Replace ``text_col`` with ``norm_hash``, ``n_tokens`` and ``lsh_keys`` (every other column kept)."""
+def fingerprint(
+    df: DataFrame, params: DedupParams, seed: int, probe: NgramProbe | None = None, text_col: str = "prompt"
+) -> DataFrame:
+    """Replace ``text_col`` with ``norm_hash``, ``n_tokens``, ``lsh_keys`` and ``bench_ngrams``.
+
+    ``bench_ngrams``: the text's n-grams found in ``probe`` (benchmark questions; empty without a
+    probe), for ``decontaminate.find_contamination``. Every other column is kept.
+    """
     spec = params.spec(seed)
     kept = [f for f in df.schema.fields if f.name != text_col]
     schema = T.StructType(kept + FINGERPRINT_FIELDS)
     names = [f.name for f in kept]
     batch_rows = params.batch_rows
+    light = probe.light() if probe is not None else None
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             if batch.num_rows == 0:
                 continue
             texts = batch.column(text_col).to_pylist()
-            pieces = [(texts[i : i + batch_rows], spec) for i in range(0, len(texts), batch_rows)]
+            pieces = [(texts[i : i + batch_rows], spec, light) for i in range(0, len(texts), batch_rows)]
             results = process_pool.map_chunks(_fingerprint_work, pieces, chunk_size=1)
-            yield _fingerprint_batch_out(batch, names, results, schema)
+            yield _fingerprint_batch_out(batch, names, results, schema, probe)
 
     return df.mapInArrow(run, schema)
 
 
 def _fingerprint_batch_out(
-    batch: pa.RecordBatch, names: list[str], results: list, schema: T.StructType
+    batch: pa.RecordBatch, names: list[str], results: list, schema: T.StructType, probe: NgramProbe | None
 ) -> pa.RecordBatch:
     norm_hash = np.concatenate([r["norm_hash"] for r in results])
     n_tokens = np.concatenate([r["n_tokens"] for r in results])
     keys = np.concatenate([r["keys"] for r in results])
     has = np.concatenate([r["has_keys"] for r in results])
-    per_doc = np.where(has, keys.shape[1], 0).astype(np.int32)
-    offsets = np.concatenate([[0], np.cumsum(per_doc)]).astype(np.int32)
-    lsh = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(keys[has].ravel(), pa.int64()))
+    per_doc = np.where(has, keys.shape[1], 0)
+    lsh = _list_array(per_doc, keys[has].ravel())
+    if probe is None:
+        bench = _list_array(np.zeros(len(norm_hash), np.int64), np.zeros(0, np.int64))
+    else:
+        grams = np.concatenate([r["probe_hashes"] for r in results])
+        counts = np.concatenate([np.diff(r["probe_offsets"]) for r in results])
+        # The exact check against the full hash list, here in the engine process (the pool got the bitmap).
+        found = probe.contains(grams)
+        doc = np.repeat(np.arange(len(counts)), counts)
+        bench = _list_array(np.bincount(doc[found], minlength=len(counts)), grams[found])
     columns = [batch.column(name) for name in names] + [
         pa.array(norm_hash, pa.int64()),
         pa.array(n_tokens, pa.int32()),
         lsh,
+        bench,
     ]
     return pa.RecordBatch.from_arrays(columns, names=[f.name for f in schema.fields])
+
+
+def _list_array(counts: np.ndarray, values: np.ndarray) -> pa.ListArray:
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, pa.int64()))
 
 
 # --- exact --------------------------------------------------------------------------------------

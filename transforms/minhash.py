@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from sftmix.transforms.decontaminate import NgramProbe
 from sftmix.transforms.text_normalize import mix64, ngram_hashes, text_hashes, tokenize
 
 _EMPTY = np.uint32(0xFFFFFFFF)
@@ -114,19 +115,33 @@ def shingles_of(texts: pa.Array, spec: MinHashSpec) -> tuple[np.ndarray, np.ndar
     return offsets, hashes, tokens.normalized, tokens.lengths
 
 
-def fingerprint_batch(texts: list[str | None], spec: MinHashSpec) -> dict[str, np.ndarray]:
-    """norm_hash, n_tokens and LSH band keys of a batch of texts (a process-pool work item)."""
-    offsets, hashes, normalized, lengths = shingles_of(pa.array(texts, pa.string()), spec)
+def fingerprint_batch(
+    texts: list[str | None], spec: MinHashSpec, probe: NgramProbe | None = None
+) -> dict[str, np.ndarray]:
+    """norm_hash, n_tokens and LSH band keys of a batch of texts (a process-pool work item).
+
+    With a (light) ``probe``, also the prompt's benchmark-sized n-grams that pass the probe's
+    prefilter (``probe_offsets``, ``probe_hashes``), from the same tokens: decontamination costs
+    no second pass over the text.
+    """
+    tokens = tokenize(pa.array(texts, pa.string()), spec.max_chars)
+    offsets, hashes = ngram_hashes(tokens, spec.ngram, spec.max_shingles)
     a, b = permutations(spec.seed, spec.num_perm)
     sig = signatures(offsets, hashes, a, b)
-    keys = band_keys(sig, spec.bands, spec.rows)
-    has = np.diff(offsets) > 0
-    return {
-        "norm_hash": text_hashes(normalized),
-        "n_tokens": lengths.astype(np.int32),
-        "keys": keys,
-        "has_keys": has,
+    out = {
+        "norm_hash": text_hashes(tokens.normalized),
+        "n_tokens": tokens.lengths.astype(np.int32),
+        "keys": band_keys(sig, spec.bands, spec.rows),
+        "has_keys": np.diff(offsets) > 0,
     }
+    if probe is not None:
+        g_offsets, grams = ngram_hashes(tokens, probe.n, probe.max_ngrams)
+        doc = np.repeat(np.arange(len(texts)), np.diff(g_offsets))
+        # A text shorter than n got one shorter "n-gram": not comparable with the benchmark's.
+        keep = (tokens.lengths[doc] >= probe.n) & probe.prefilter(grams)
+        out["probe_offsets"] = np.concatenate([[0], np.cumsum(np.bincount(doc[keep], minlength=len(texts)))])
+        out["probe_hashes"] = grams[keep].view(np.int64)
+    return out
 
 
 def pair_jaccard(left: list[str | None], right: list[str | None], spec: MinHashSpec) -> np.ndarray:
