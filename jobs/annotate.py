@@ -14,7 +14,12 @@ from pyspark.sql import functions as F
 
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
 from sftmix.transforms.annotate import annotate_candidates, decide_annotate
-from sftmix.transforms.verify import decide_verification, verify_candidates
+from sftmix.transforms.verify import (
+    decide_verification,
+    summarize_verification,
+    verification_counts,
+    verify_candidates,
+)
 
 
 def annotate(rt: Runtime) -> StageResult:
@@ -37,7 +42,9 @@ def annotate(rt: Runtime) -> StageResult:
         ).collect()
     }
     clean = written.where(F.size("reject_reasons") == 0).count()
-    return StageResult(rows_in=rows, rows_out=clean, rejected=rejected)
+    # Verdicts, verifiers and the share of reference comparisons each path settled (cheap / cache / math_verify).
+    verification = summarize_verification([r.asDict() for r in verification_counts(written).collect()])
+    return StageResult(rows_in=rows, rows_out=clean, rejected=rejected, details={"verification": verification})
 
 
 if __name__ == "__main__":

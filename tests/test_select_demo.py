@@ -40,8 +40,10 @@ def _truth(demo: Path) -> dict[tuple[str, str, int], tuple[bool | None, list[str
 
 def test_demo_selection_matches_ground_truth(runtime_factory, demo: Path) -> None:
     rt = runtime_factory(demo / "conf.yaml")
-    for stage in (ingest, annotate, select):
-        rt.run_stage(stage.__name__, stage)
+    results = {stage.__name__: rt.run_stage(stage.__name__, stage) for stage in (ingest, annotate, select)}
+    shares = results["annotate"].details["verification"]["reference_path_shares"]
+    assert set(shares) <= {"cheap", "cache", "math_verify"} and abs(sum(shares.values()) - 1) < 0.01
+    assert shares["cheap"] > 0.5  # most demo answers are settled without Math-Verify
     truth = _truth(demo)
     key = ("source", "prompt_id", "sample_index")
     candidates = rt.tables.read("silver.candidates").select(*key, "verdict").collect()
