@@ -95,7 +95,8 @@ class NgramProbe:
         unique = np.unique(hashes[full])
         bitmap = np.zeros(1 << _PREFILTER_BITS, dtype=bool)
         bitmap[(unique >> np.uint64(64 - _PREFILTER_BITS)).astype(np.int64)] = True
-        return NgramProbe(params.ngram, params.max_ngrams, np.packbits(bitmap), unique.view(np.int64))
+        # Sorted as signed: the order searchsorted sees in ``contains`` (unique sorted them unsigned).
+        return NgramProbe(params.ngram, params.max_ngrams, np.packbits(bitmap), np.sort(unique.view(np.int64)))
 
     def light(self) -> NgramProbe:
         return NgramProbe(self.n, self.max_ngrams, self.bits, None)
