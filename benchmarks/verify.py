@@ -49,15 +49,26 @@ def math_verify_floor(pairs: list[tuple[str, str]]) -> float:
 
 
 def real_generations() -> dict[str, object]:
-    rows = [json.loads(line) for i in range(3) for line in (NEMO / f"output-rs{i}.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for i in range(3) for line in (NEMO / f"output-rs{i}.jsonl").read_text().splitlines()
+    ]
     verdict_cache().clear()
     started = time.perf_counter()
-    outcomes = judge_answers([r["generation"] for r in rows], [r["expected_answer"] for r in rows], MathSettings())
+    outcomes = judge_answers(
+        [r["generation"] for r in rows], [r["expected_answer"] for r in rows], MathSettings()
+    )
     seconds = time.perf_counter() - started
-    agree = sum((o.verdict == "correct") == r["symbolic_correct"] for r, o in zip(rows, outcomes, strict=True))
+    agree = sum(
+        (o.verdict == "correct") == r["symbolic_correct"] for r, o in zip(rows, outcomes, strict=True)
+    )
     paths = {p: sum(o.path == p for o in outcomes) for p in ("cheap", "cache", "math_verify")}
-    return {"rows": len(rows), "seconds": round(seconds, 2), "rows_per_s": round(len(rows) / seconds, 1),
-            "agreement_with_nemo_skills": round(agree / len(rows), 3), "paths": paths}
+    return {
+        "rows": len(rows),
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(len(rows) / seconds, 1),
+        "agreement_with_nemo_skills": round(agree / len(rows), 3),
+        "paths": paths,
+    }
 
 
 def main() -> None:
@@ -75,8 +86,15 @@ def main() -> None:
     if fresh:
         shutil.rmtree(demo, ignore_errors=True)
         shutil.rmtree(lake, ignore_errors=True)
-        generate_demo_data(demo, DemoParams(reasoning_prompts=args.prompts, candidates_per_prompt=args.samples,
-                                            non_reasoning_records=args.prompts // 10, compress=False))
+        generate_demo_data(
+            demo,
+            DemoParams(
+                reasoning_prompts=args.prompts,
+                candidates_per_prompt=args.samples,
+                non_reasoning_records=args.prompts // 10,
+                compress=False,
+            ),
+        )
     conf = demo_config(demo, lake, args.engine)
     settings = yaml.safe_load(conf.read_text())
     for source in settings["sources"]:
@@ -97,13 +115,23 @@ def main() -> None:
         ).parquet(out)
         seconds = time.perf_counter() - started
         written = rt.spark.read.parquet(out)
-        paths = {r["verify_path"]: r["n"] for r in written.groupBy("verify_path").agg(F.count(F.lit(1)).alias("n")).collect()}
-        verdicts = {r["verdict"]: r["n"] for r in written.groupBy("verdict").agg(F.count(F.lit(1)).alias("n")).collect()}
+        paths = {
+            r["verify_path"]: r["n"]
+            for r in written.groupBy("verify_path").agg(F.count(F.lit(1)).alias("n")).collect()
+        }
+        verdicts = {
+            r["verdict"]: r["n"]
+            for r in written.groupBy("verdict").agg(F.count(F.lit(1)).alias("n")).collect()
+        }
         compared_pairs = [
             (final_segment(r["completion"]), r["reference_answer"])
-            for r in rt.spark.read.parquet(out).where(F.col("verify_path").isin("cheap", "cache", "math_verify"))
-            .join(generations, "candidate_id").orderBy(F.xxhash64(F.col("candidate_id")))
-            .select("completion", "reference_answer").limit(args.floor_pairs).collect()
+            for r in rt.spark.read.parquet(out)
+            .where(F.col("verify_path").isin("cheap", "cache", "math_verify"))
+            .join(generations, "candidate_id")
+            .orderBy(F.xxhash64(F.col("candidate_id")))
+            .select("completion", "reference_answer")
+            .limit(args.floor_pairs)
+            .collect()
         ]
         engine = rt.engine.name
         pool = rt.engine.udf_pool_size
@@ -121,7 +149,8 @@ def main() -> None:
         "rows_per_s": round(rows / seconds, 1),
         "compared_rows_per_s": round(compared / seconds, 1),
         "path_shares": {p: round(paths.get(p, 0) / compared, 3) for p in ("cheap", "cache", "math_verify")}
-        if compared else {},
+        if compared
+        else {},
         "cache_hit_rate": round(paths.get("cache", 0) / sent, 3) if sent else None,
         "verdicts": verdicts,
         "other_paths": {str(k): v for k, v in paths.items() if k not in ("cheap", "cache", "math_verify")},

@@ -54,7 +54,9 @@ def select(rt: Runtime) -> StageResult:
     prompt_figures = prompts.agg(
         F.count(F.lit(1)).alias("prompts"),
         F.sum((F.col("n_selected") > 0).cast("long")).alias("with_selection"),
-        F.sum(((F.col("n_correct") > 0) & (F.col("n_selected") == 0)).cast("long")).alias("correct_not_selected"),
+        F.sum(((F.col("n_correct") > 0) & (F.col("n_selected") == 0)).cast("long")).alias(
+            "correct_not_selected"
+        ),
     ).collect()[0]
     rl = tables.read("gold.rl_prompts").count()
     candidates_n, eligible, selected = (int(figures[k] or 0) for k in ("candidates", "eligible", "selected"))

@@ -1,4 +1,4 @@
-"""Selection: policies, hash tie-breaks identical on both engines, silver.prompts reasons, the RL pool, the stage."""
+"""Selection: policies, hash tie-breaks equal on both engines, silver.prompts reasons, RL pool, the stage."""
 
 from __future__ import annotations
 
@@ -68,8 +68,22 @@ CANDIDATES = [
 
 def candidates_frame(spark, rows=CANDIDATES):  # noqa: ANN001, ANN201
     full = [
-        (cid, pid, src, kind, "math" if src == "math" else "chat", "en", None, f"prompt {pid}",
-         [{"role": "user", "content": f"prompt {pid}"}], ref, completion, judge, verdict, reasons)
+        (
+            cid,
+            pid,
+            src,
+            kind,
+            "math" if src == "math" else "chat",
+            "en",
+            None,
+            f"prompt {pid}",
+            [{"role": "user", "content": f"prompt {pid}"}],
+            ref,
+            completion,
+            judge,
+            verdict,
+            reasons,
+        )
         for cid, pid, src, kind, ref, completion, judge, verdict, reasons in rows
     ]
     return spark.createDataFrame(full, SCHEMA)
@@ -87,8 +101,14 @@ def test_policies_ranks_and_prompt_figures(runtime_factory) -> None:
 
     prompts = {r["prompt_id"]: r for r in prompt_summary(ranked).collect()}
     figures = {
-        pid: (r["n_candidates"], r["n_clean"], r["n_verified"], r["n_correct"], r["n_selected"],
-              r["no_selection_reason"])
+        pid: (
+            r["n_candidates"],
+            r["n_clean"],
+            r["n_verified"],
+            r["n_correct"],
+            r["n_selected"],
+            r["no_selection_reason"],
+        )
         for pid, r in prompts.items()
     }
     assert figures == {
@@ -107,7 +127,8 @@ def test_policies_ranks_and_prompt_figures(runtime_factory) -> None:
     pool = {r["prompt_id"]: r for r in rl_prompt_pool(summary, params).collect()}
     assert set(pool) == {"p1", "p3"}  # 0 < pass rate < 1 and a reference; p5 has one verdict only
     status = rt.spark.createDataFrame(
-        [("math", "p1", "near_duplicate"), ("math", "p3", "kept")], "source string, prompt_id string, dedup_status string"
+        [("math", "p1", "near_duplicate"), ("math", "p3", "kept")],
+        "source string, prompt_id string, dedup_status string",
     )
     assert [r["prompt_id"] for r in rl_prompt_pool(summary, params, status).collect()] == ["p3"]
 
@@ -120,7 +141,9 @@ def test_top_k_and_source_override(runtime_factory) -> None:
         sources={"chat": SelectPolicy("all_correct", max_per_prompt=2, order_by=["judge_score desc"])},
     )
     frame = candidates_frame(rt.spark)
-    selected = {r["candidate_id"] for r in selected_candidates(rank_candidates(frame, params, seed=1234)).collect()}
+    selected = {
+        r["candidate_id"] for r in selected_candidates(rank_candidates(frame, params, seed=1234)).collect()
+    }
     assert {"a1"} < selected and len(selected & {"a1", "a2", "a3"}) == 2  # top 2 by length: a1, then a tie
     assert len(selected & {"f1", "f2", "f3"}) == 2 and "f3" not in selected  # judge scores first, nulls last
 
@@ -131,7 +154,10 @@ def test_select_stage_writes_three_tables(runtime_factory) -> None:
     result = select(rt)
     assert (result.rows_in, result.rows_out) == (16, 6)
     assert result.details["no_selection_reasons"] == {
-        "all_incorrect": 1, "correct_filtered": 1, "all_filtered": 1, "unverified": 1,
+        "all_incorrect": 1,
+        "correct_filtered": 1,
+        "all_filtered": 1,
+        "unverified": 1,
     }
     assert result.rejected == {"not_selected": 2}  # f1 and f3: eligible, not the top 1
     selected = read_back(rt, "silver.selected")

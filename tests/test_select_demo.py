@@ -1,4 +1,4 @@
-"""Demo data through ingest -> annotate -> select, checked against the generator's ground truth (issue 4, item 7).
+"""Demo data through ingest -> annotate -> select, checked against the generator's ground truth (issue 4).
 
 Every prompt with a correct, defect-free candidate gets one selected; no incorrect candidate is selected;
 every verdict on a candidate with a known truth agrees with it.
@@ -23,7 +23,9 @@ from .conftest import REPO
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("select-demo")
-    generate_demo_data(out, DemoParams(reasoning_prompts=60, candidates_per_prompt=4, non_reasoning_records=10))
+    generate_demo_data(
+        out, DemoParams(reasoning_prompts=60, candidates_per_prompt=4, non_reasoning_records=10)
+    )
     local = yaml.safe_load((REPO / "conf" / "local.yaml").read_text())
     local["extends"] = str(REPO / "conf" / "base.yaml")
     for source in local["sources"]:
@@ -35,7 +37,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _truth(demo: Path) -> dict[tuple[str, str, int], tuple[bool | None, list[str]]]:
     table = pq.read_table(demo / "ground_truth" / "candidates.parquet").to_pylist()
-    return {(r["source"], str(r["prompt_id"]), r["sample_index"]): (r["is_correct"], r["defects"]) for r in table}
+    return {
+        (r["source"], str(r["prompt_id"]), r["sample_index"]): (r["is_correct"], r["defects"]) for r in table
+    }
 
 
 def test_demo_selection_matches_ground_truth(runtime_factory, demo: Path) -> None:

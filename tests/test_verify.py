@@ -21,21 +21,22 @@ def test_extraction_shapes() -> None:
     nested = r"so \boxed{\frac{\sqrt{2}}{2}} done"
     found = extract_final_answer(nested)
     assert found is not None and found.answer == r"\frac{\sqrt{2}}{2}"
-    assert nested[found.start:found.end] == found.answer  # offsets point into the searched text
+    assert nested[found.start : found.end] == found.answer  # offsets point into the searched text
     assert extract_final_answer(r"first \boxed{1} then \fbox{2}").answer == "2"
     assert extract_final_answer(r"\boxed{-2} \quad \text{and} \quad \boxed{1}").answer == "-2, 1"
     assert extract_final_answer(r"first \boxed{3}, but correcting: \boxed{4}").answer == "4"
     assert extract_final_answer("The final answer is $3.5$. Done.").answer == "3.5"
-    assert extract_final_answer(r"$x = \boxed{2}$. The final answer is 7.").answer == "7"  # the later one wins
+    # the later of a box and an answer phrase wins
+    assert extract_final_answer(r"$x = \boxed{2}$. The final answer is 7.").answer == "7"
     assert extract_final_answer("Final Answer: The largest $n$ is 34.") is None  # prose: Math-Verify scans it
     assert extract_final_answer("  42.  ").answer == "42"
     assert extract_choice("Options (A) and (B) fail, so it must be (D).").answer == "D"
     assert extract_choice(r"\boxed{\text{(C)}}").answer == "C"
     assert final_segment("<think>a \\boxed{1}</think>\nSo \\boxed{2}") == "\nSo \\boxed{2}"
     assert final_segment("no think block") == "no think block"
-    assert [reference_kind(r) for r in ("C", "(B)", "Paris", r"\text{Even}", "yes", "x", r"\frac12", "pi")] == [
-        "choice", "choice", "text", "text", "text", "math", "math", "math",
-    ]
+    references = ("C", "(B)", "Paris", r"\text{Even}", "yes", "x", r"\frac12", "pi")
+    kinds = ["choice", "choice", "text", "text", "text", "math", "math", "math"]
+    assert [reference_kind(r) for r in references] == kinds
 
 
 def test_cut_off_box_is_not_an_answer() -> None:
@@ -49,7 +50,9 @@ def test_labeled_pairs_agree_with_expected() -> None:
     assert len(pairs) >= 200
     assert len({category for category, *_ in pairs}) >= 12
     verdict_cache().clear()
-    outcomes = judge_answers([final_segment(a) for _, _, a, _ in pairs], [g for _, g, _, _ in pairs], MathSettings())
+    outcomes = judge_answers(
+        [final_segment(a) for _, _, a, _ in pairs], [g for _, g, _, _ in pairs], MathSettings()
+    )
     wrong = [
         (category, gold, answer, equal, outcome)
         for (category, gold, answer, equal), outcome in zip(pairs, outcomes, strict=True)
@@ -73,8 +76,12 @@ def test_published_equivalence_cases() -> None:
         "nvidia_nemo-skills/math_equal_test_cases.jsonl": 0.95,
     }
     for relative, floor in floors.items():
-        cases = [json.loads(line) for line in (SHARED / "realdata" / relative).read_text().splitlines() if line]
-        outcomes = judge_answers([str(c["pred"]) for c in cases], [str(c["gold"]) for c in cases], MathSettings())
+        cases = [
+            json.loads(line) for line in (SHARED / "realdata" / relative).read_text().splitlines() if line
+        ]
+        outcomes = judge_answers(
+            [str(c["pred"]) for c in cases], [str(c["gold"]) for c in cases], MathSettings()
+        )
         agree = sum(
             (o is not None and o.verdict == "correct") == bool(c["expected_equal"])
             for c, o in zip(cases, outcomes, strict=True)
@@ -118,28 +125,37 @@ CANDIDATE_SCHEMA = T.StructType(
 )
 # candidate_id, source, domain, answer, reference, external verdict, tests passed/total, judge score,
 # then the expected (verdict, verifier, reject reasons) with sources "req" requiring verification.
+# fmt: off
 CASES = [
     ("m1", "req", "math", r"So \boxed{\dfrac{1}{2}}.", "0.5", None, None, None, None,
      ("correct", "math_verify", [])),
-    ("m2", "req", "math", r"So \boxed{3}.", "0.5", None, None, None, None, ("incorrect", "numeric", ["incorrect"])),
+    ("m2", "req", "math", r"So \boxed{3}.", "0.5", None, None, None, None,
+     ("incorrect", "numeric", ["incorrect"])),
     ("m3", "req", "math", r"It is \boxed{(1,2]}", r"\left(1,2\right]", None, None, None, None,
      ("correct", "exact", [])),
-    ("m4", "req", "math", "I could not finish.", "12", None, None, None, None, ("incorrect", "math_verify", ["incorrect"])),
-    ("m5", "req", "math", r"\boxed{5}", r"2^{10^{10}}", None, None, None, None, ("error", "math_verify", ["unverified"])),
+    ("m4", "req", "math", "I could not finish.", "12", None, None, None, None,
+     ("incorrect", "math_verify", ["incorrect"])),
+    ("m5", "req", "math", r"\boxed{5}", r"2^{10^{10}}", None, None, None, None,
+     ("error", "math_verify", ["unverified"])),
     ("s1", "req", "stem", "The answer is (C).", "C", None, None, None, None, ("correct", "choice", [])),
-    ("s2", "req", "stem", "The answer is (B).", "C", None, None, None, None, ("incorrect", "choice", ["incorrect"])),
-    ("t1", "req", "logic", r"\boxed{\text{Tuesday}}", "tuesday", None, None, None, None, ("correct", "text", [])),
+    ("s2", "req", "stem", "The answer is (B).", "C", None, None, None, None,
+     ("incorrect", "choice", ["incorrect"])),
+    ("t1", "req", "logic", r"\boxed{\text{Tuesday}}", "tuesday", None, None, None, None,
+     ("correct", "text", [])),
     ("c1", "free", "code", "```py\npass\n```", "ignored", None, 3, 3, None, ("correct", "tests", [])),
     ("c2", "free", "code", "```py\npass\n```", None, None, 2, 3, None, ("incorrect", "tests", ["incorrect"])),
     ("c3", "free", "code", "```py\npass\n```", "1", None, None, None, None, ("unverifiable", "none", [])),
-    ("c4", "req", "code", "```py\npass\n```", None, None, None, None, None, ("unverifiable", "none", ["unverified"])),
+    ("c4", "req", "code", "```py\npass\n```", None, None, None, None, None,
+     ("unverifiable", "none", ["unverified"])),
     ("e1", "req", "math", r"\boxed{4}", "5", "PASS", None, None, None, ("correct", "external", [])),
-    ("e2", "free", "math", r"\boxed{5}", "5", "wrong", None, None, None, ("incorrect", "external", ["incorrect"])),
+    ("e2", "free", "math", r"\boxed{5}", "5", "wrong", None, None, None,
+     ("incorrect", "external", ["incorrect"])),
     ("j1", "free", "chat", "Hello!", None, None, None, None, 0.9, ("correct", "judge", [])),
     ("j2", "free", "chat", "Hello!", None, None, None, None, 0.2, ("incorrect", "judge", ["incorrect"])),
     ("n1", "free", "chat", "Hello!", None, None, None, None, None, ("unverifiable", "none", [])),
     ("x1", "req", "math", "", "4", None, None, None, None, ("incorrect", "no_answer", ["incorrect"])),
 ]
+# fmt: on
 
 
 def test_verify_candidates_on_both_engines(runtime_factory) -> None:
@@ -156,11 +172,15 @@ def test_verify_candidates_on_both_engines(runtime_factory) -> None:
         verdict, verifier, reasons = case[9]
         row = got[case[0]]
         expected_reasons = (["code_block"] if case[0] == "c3" else []) + reasons
-        assert (row["verdict"], row["verifier"], row["reject_reasons"]) == (verdict, verifier, expected_reasons), case
+        assert (row["verdict"], row["verifier"], row["reject_reasons"]) == (
+            verdict,
+            verifier,
+            expected_reasons,
+        ), case
     assert got["m2"]["extracted_answer"] == "3" and got["m2"]["verify_path"] == "cheap"
     span = got["m2"]["spans"][0]
     assert (span["reason"], span["start"], span["end"]) == ("incorrect", 10, 11)
-    assert CASES[1][3][span["start"]:span["end"]] == "3"
+    assert CASES[1][3][span["start"] : span["end"]] == "3"
     assert span["detail"] == 'answer: extracted "3", reference "0.5" (numeric)'
     assert got["m1"]["spans"] == [] and got["e1"]["verify_path"] == "external"
 
@@ -168,15 +188,20 @@ def test_verify_candidates_on_both_engines(runtime_factory) -> None:
     again = decided.transform(decide_verification, params, ["req"])
     twice = {r["candidate_id"]: (r["reject_reasons"], len(r["spans"])) for r in again.collect()}
     assert twice["m2"] == (["incorrect"], 1) and twice["c4"] == (["unverified"], 0)
-    relaxed = {r["candidate_id"]: r["reject_reasons"] for r in decided.transform(decide_verification, params, []).collect()}
+    relaxed = {
+        r["candidate_id"]: r["reject_reasons"]
+        for r in decided.transform(decide_verification, params, []).collect()
+    }
     assert relaxed["c4"] == [] and relaxed["m5"] == []
 
 
 def test_answer_derived_from_completion(runtime_factory) -> None:
     rt = runtime_factory()
     frame = rt.spark.createDataFrame(
-        [("a", "s", "math", "<think>maybe \\boxed{1}</think>\nSo \\boxed{2}.", "2"),
-         ("b", "s", "math", "No think block: \\boxed{3}", "2")],
+        [
+            ("a", "s", "math", "<think>maybe \\boxed{1}</think>\nSo \\boxed{2}.", "2"),
+            ("b", "s", "math", "No think block: \\boxed{3}", "2"),
+        ],
         "candidate_id string, source string, domain string, completion string, reference_answer string",
     )
     out = {r["candidate_id"]: r for r in frame.transform(verify_candidates, VerifyParams()).collect()}

@@ -213,17 +213,29 @@ PAIRS: dict[str, list[tuple[str, str, bool]]] = {
         (r"\begin{pmatrix}1&2\\3&4\end{pmatrix}", r"\boxed{\begin{pmatrix}1&2\\3&4\end{pmatrix}}", True),
         (r"\begin{pmatrix}1&2\\3&4\end{pmatrix}", r"\boxed{\begin{bmatrix}1&2\\3&4\end{bmatrix}}", True),
         (r"\begin{pmatrix}1&2\\3&4\end{pmatrix}", r"\boxed{\begin{pmatrix}1&2\\4&3\end{pmatrix}}", False),
-        (r"\begin{pmatrix}0&0\\0&0\end{pmatrix}", r"\boxed{\begin{pmatrix} 0 & 0 \\ 0 & 0 \end{pmatrix}}", True),
+        (
+            r"\begin{pmatrix}0&0\\0&0\end{pmatrix}",
+            r"\boxed{\begin{pmatrix} 0 & 0 \\ 0 & 0 \end{pmatrix}}",
+            True,
+        ),
         (r"\begin{pmatrix}1&0\\0&1\end{pmatrix}", r"\boxed{\begin{pmatrix}1&0\\0&-1\end{pmatrix}}", False),
         (r"\begin{pmatrix}\frac{1}{2}\\3\end{pmatrix}", r"\boxed{\begin{pmatrix}0.5\\3\end{pmatrix}}", True),
-        (r"\begin{pmatrix}\frac{1}{2}\\3\end{pmatrix}", r"\boxed{\begin{pmatrix}0.5\\-3\end{pmatrix}}", False),
+        (
+            r"\begin{pmatrix}\frac{1}{2}\\3\end{pmatrix}",
+            r"\boxed{\begin{pmatrix}0.5\\-3\end{pmatrix}}",
+            False,
+        ),
         (r"\begin{pmatrix}2\\-1\\5\end{pmatrix}", r"\boxed{\begin{pmatrix}2\\-1\\5\end{pmatrix}}", True),
         (r"\begin{pmatrix}2\\-1\\5\end{pmatrix}", r"\boxed{\begin{pmatrix}2\\1\\5\end{pmatrix}}", False),
         (r"\begin{pmatrix}1&2\end{pmatrix}", r"\boxed{\begin{pmatrix}1 & 2\end{pmatrix}}", True),
         (r"\begin{pmatrix}a&b\\c&d\end{pmatrix}", r"\boxed{\begin{pmatrix}a&b\\c&d\end{pmatrix}}", True),
         (r"\begin{pmatrix}-3&1\\2&0\end{pmatrix}", r"\boxed{\begin{pmatrix}-3&1\\2&0\end{pmatrix}}", True),
         (r"\begin{pmatrix}-3&1\\2&0\end{pmatrix}", r"\boxed{\begin{pmatrix}3&1\\2&0\end{pmatrix}}", False),
-        (r"\begin{pmatrix}\sqrt{2}&0\\0&1\end{pmatrix}", r"\boxed{\begin{pmatrix}\sqrt{2}&0\\0&1\end{pmatrix}}", True),
+        (
+            r"\begin{pmatrix}\sqrt{2}&0\\0&1\end{pmatrix}",
+            r"\boxed{\begin{pmatrix}\sqrt{2}&0\\0&1\end{pmatrix}}",
+            True,
+        ),
         (r"\begin{bmatrix}4\\5\end{bmatrix}", r"\boxed{\begin{pmatrix}4\\5\end{pmatrix}}", True),
         (r"\begin{bmatrix}4\\5\end{bmatrix}", r"\boxed{\begin{pmatrix}5\\4\end{pmatrix}}", False),
     ],
@@ -312,4 +324,6 @@ PAIRS: dict[str, list[tuple[str, str, bool]]] = {
 
 def all_pairs() -> list[tuple[str, str, str, bool]]:
     """(category, reference, answer, equal) for every pair."""
-    return [(category, gold, answer, equal) for category, items in PAIRS.items() for gold, answer, equal in items]
+    return [
+        (category, gold, answer, equal) for category, items in PAIRS.items() for gold, answer, equal in items
+    ]

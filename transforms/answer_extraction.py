@@ -49,11 +49,11 @@ def final_segment(completion: str | None) -> str:
     if not completion:
         return ""
     cut = completion.rfind(THINK_CLOSE)
-    return completion[cut + len(THINK_CLOSE):] if cut >= 0 else completion
+    return completion[cut + len(THINK_CLOSE) :] if cut >= 0 else completion
 
 
 def boxes(text: str) -> list[Extraction]:
-    """Every complete ``\\boxed{...}``/``\\fbox{...}`` (or ``\\boxed 5``), in order; a cut-off box is skipped."""
+    """Every complete ``\\boxed{...}``/``\\fbox{...}`` (or ``\\boxed 5``), in order; cut-off ones are not."""
     found = []
     for match in _BOX_COMMAND.finditer(text):
         position = match.end()
@@ -62,7 +62,7 @@ def boxes(text: str) -> list[Extraction]:
         if position < len(text) and text[position] == "{":
             close = _matching_brace(text, position)
             if close is not None:
-                found.append(Extraction(text[position + 1:close].strip(), position + 1, close, "boxed"))
+                found.append(Extraction(text[position + 1 : close].strip(), position + 1, close, "boxed"))
         elif position < len(text) and position > match.end():
             # `\boxed 5`: the argument is one token up to the next space or `$`.
             token = re.match(r"[^\s$]+", text[position:])
@@ -82,7 +82,7 @@ def last_boxed(text: str) -> Extraction | None:
         return None
     joined = [found[-1]]
     for earlier in reversed(found[:-1]):
-        if not _only_connectors(text[earlier.end + 1:joined[0].start - 1]):
+        if not _only_connectors(text[earlier.end + 1 : joined[0].start - 1]):
             break
         joined.insert(0, earlier)
     if len(joined) == 1:
@@ -138,7 +138,7 @@ def strip_math_delimiters(text: str) -> str:
         changed = False
         for left, right in _MATH_DELIMITERS:
             if len(text) >= len(left) + len(right) and text.startswith(left) and text.endswith(right):
-                text = text[len(left):len(text) - len(right)].strip()
+                text = text[len(left) : len(text) - len(right)].strip()
                 changed = True
                 break
     return text
@@ -195,7 +195,7 @@ def _whole_answer(text: str) -> Extraction | None:
 
 
 def _is_prose(text: str) -> bool:
-    # "5 cm", "x = 3", "twenty apples" are answers; "I think it is $6/2$" is a sentence for Math-Verify to scan.
+    # "5 cm", "x = 3", "twenty apples" are answers; "I think it is $6/2$" is prose for Math-Verify to scan.
     outside_math = re.sub(r"\$[^$]*\$|\\\(.*?\\\)|\\[a-zA-Z]+", " ", text)
     return len(re.findall(r"[A-Za-z]{2,}", outside_math)) > 2
 

@@ -14,11 +14,13 @@ path that settled it:
    parses a reference once and keeps it), sent to ``process_pool.map_chunks``.
    Pool workers run Math-Verify on their main thread, where its
    ``signal.alarm`` timeouts work; a timeout, and a chunk the parent gives up
-   on, is the verdict ``error``, never a hung job.
+   on, is the verdict ``error``, never a hung job. Errors are cached like any
+   result, so a pathological answer costs its timeout once per process.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
@@ -45,8 +47,8 @@ ReferenceKind = Literal["choice", "text", "math"]
 
 _CHOICE_REFERENCE = re.compile(r"\(?([A-J])\)?\.?")
 _TEXT_REFERENCE = re.compile(r"[A-Za-z][A-Za-z' \-]*\.?")
-# Short words that are answers on their own; other text needs a word of 3+ letters to be text, not a product of
-# variables ("ab"). Words Math-Verify reads as math stay math.
+# Short words that are answers on their own; other text needs a word of 3+ letters to be text, not a
+# product of variables ("ab"). Words Math-Verify reads as math stay math.
 _TEXT_WORDS = {"yes", "no"}
 _MATH_WORDS = {"infinity", "inf", "oo", "pi", "infty"}
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
@@ -93,7 +95,9 @@ def light_normalize(text: str) -> str:
     text = re.sub(r"\\(?:left|right)\b", "", text)
     # `\\` (a row break in a matrix) is consumed first, so its second backslash is not read as `\ `.
     # `\!` (negative space) joins: "16,\! 386" is 16386 to Math-Verify, while "32, 349" is a pair.
-    text = re.sub(r"(\\\\)|\\!\s*|\\([,;: ])", lambda m: m.group(1) or ("" if m.group(2) is None else " "), text)
+    text = re.sub(
+        r"(\\\\)|\\!\s*|\\([,;: ])", lambda m: m.group(1) or ("" if m.group(2) is None else " "), text
+    )
     text = re.sub(r"\s+", " ", text).strip()
     return text.rstrip(".").strip()
 
@@ -159,8 +163,9 @@ def cheap_math_verdict(answer: str, reference: str) -> tuple[bool, str] | None:
 # ---------------------------------------------------------------- Math-Verify in pool workers
 
 _MV_CONFIG: Any = None
-_gold_cache: OrderedDict[str, list[Any]] = OrderedDict()
+_gold_cache: OrderedDict[str, list[Any] | None] = OrderedDict()
 _GOLD_CACHE_ENTRIES = 4096
+_warned_no_timeout = False
 
 
 def warm_up() -> None:
@@ -190,13 +195,20 @@ def _parse(text: str, timeout_s: int | None) -> list[Any]:
         return []
 
 
-def _parsed_reference(reference: str, timeout_s: int | None) -> list[Any]:
-    parsed = _gold_cache.get(reference)
-    if parsed is None:
-        parsed = _parse(_as_math(reference), timeout_s)
-        _gold_cache[reference] = parsed
-        if len(_gold_cache) > _GOLD_CACHE_ENTRIES:
-            _gold_cache.popitem(last=False)
+def _parsed_reference(reference: str, timeout_s: int | None) -> list[Any] | None:
+    """The parsed reference, kept per worker; None when parsing it timed out (also kept: no second wait)."""
+    from math_verify.errors import TimeoutException
+
+    if reference in _gold_cache:
+        _gold_cache.move_to_end(reference)
+        return _gold_cache[reference]
+    try:
+        parsed: list[Any] | None = _parse(_as_math(reference), timeout_s)
+    except TimeoutException:
+        parsed = None
+    _gold_cache[reference] = parsed
+    if len(_gold_cache) > _GOLD_CACHE_ENTRIES:
+        _gold_cache.popitem(last=False)
     return parsed
 
 
@@ -213,7 +225,17 @@ def _equal(gold: list[Any], target: list[Any], timeout_s: int | None) -> str:
     for g in gold:
         for t in target:
             try:
-                if verify(g, t, timeout_seconds=timeout_s, allow_set_relation_comp=True, numeric_precision=50, raise_on_error=True):
+                # numeric_precision 50, not 15: at 15 digits 1/2^99 "equals" 1/2^98. Set-relation comparison
+                # both ways: a reference [-2, 7] is answered by "-2 <= x <= 7" as well.
+                equal = verify(
+                    g,
+                    t,
+                    timeout_seconds=timeout_s,
+                    numeric_precision=50,
+                    allow_set_relation_comp=True,
+                    raise_on_error=True,
+                )
+                if equal:
                     return "correct"
             except TimeoutException:
                 timed_out = True
@@ -231,17 +253,26 @@ def math_verify_work(items: Sequence[tuple[str, str, str, int]]) -> list[tuple[s
     warm_up()
     from math_verify.errors import TimeoutException
 
+    global _warned_no_timeout
+    if _off_main_thread() and not _warned_no_timeout:
+        # Only with udf_pool_size 0 on Sail: signal.alarm needs the main thread, so Math-Verify runs untimed.
+        log.warning("Math-Verify runs off the main thread without its timeouts; set engine.udf_pool_size > 0")
+        _warned_no_timeout = True
     results: list[tuple[str, str | None]] = []
     for mode, answer, reference, timeout_s in items:
-        # Off the main thread (a pool-less Sail process) signal.alarm raises; run without the timeout there.
         timeout = None if _off_main_thread() else timeout_s
         try:
             gold = _parsed_reference(reference, timeout)
+            if gold is None:
+                results.append(("error", None))
+                continue
             if not gold:
-                results.append(("unverifiable", None))
+                results.append(("unverifiable", None))  # a reference Math-Verify cannot read checks nothing
                 continue
             target = _parse(_as_math(answer) if mode == "expr" else answer, timeout)
-            found = next((t for t in reversed(target) if isinstance(t, str)), None) if mode == "scan" else None
+            found = (
+                next((t for t in reversed(target) if isinstance(t, str)), None) if mode == "scan" else None
+            )
             results.append((_equal(gold, target, timeout) if target else "incorrect", found))
         except TimeoutException:
             results.append(("error", None))
@@ -252,7 +283,7 @@ def math_verify_work(items: Sequence[tuple[str, str, str, int]]) -> list[tuple[s
 
 
 class VerdictCache:
-    """LRU of Math-Verify results by (mode, normalized answer, reference); shared by a process's UDF threads."""
+    """LRU of Math-Verify results by (mode, normalized answer, reference), shared by UDF threads."""
 
     def __init__(self, entries: int) -> None:
         self.entries = entries
@@ -296,14 +327,17 @@ def judge_answers(
         _cache.entries = settings.cache_entries
     outcomes: list[Outcome | None] = [None] * len(answers)
     pending: dict[tuple[str, str, str], list[tuple[int, Any]]] = {}
+    texts: dict[tuple[str, str, str], str] = {}
     for index, (answer, reference) in enumerate(zip(answers, references, strict=True)):
         if not isinstance(reference, str) or not reference.strip() or answer is None:
             continue
-        outcome, key, extraction = _judge_cheaply(answer if isinstance(answer, str) else "", reference, settings)
-        if outcome is not None:
+        outcome, work = _judge_cheaply(answer if isinstance(answer, str) else "", reference, settings)
+        if work is None:
             outcomes[index] = outcome
-        else:
-            pending.setdefault(key, []).append((index, extraction))  # type: ignore[arg-type]
+            continue
+        key, text, extraction = work
+        pending.setdefault(key, []).append((index, extraction))
+        texts[key] = text
 
     misses = []
     for key, rows in pending.items():
@@ -313,7 +347,7 @@ def judge_answers(
             continue
         for index, extraction in rows:
             outcomes[index] = _math_outcome(extraction, cached, "cache")
-    results = _run_math_verify(misses, settings)
+    results = _run_math_verify([(key[0], texts[key], key[2]) for key in misses], settings)
     for key, result in zip(misses, results, strict=True):
         _cache.put(key, result)
         for position, (index, extraction) in enumerate(pending[key]):
@@ -321,33 +355,41 @@ def judge_answers(
     return outcomes
 
 
+# Math-Verify work: (cache key, the text it parses, the extraction to report).
+_Work = tuple[tuple[str, str, str], str, Any]
+
+
 def _judge_cheaply(
     answer: str, reference: str, settings: MathSettings
-) -> tuple[Outcome | None, tuple[str, str, str] | None, Any]:
+) -> tuple[Outcome | None, _Work | None]:
     if not answer.strip():
-        return Outcome(None, None, None, None, "incorrect", "no_answer", "cheap"), None, None
+        return Outcome(None, None, None, None, "incorrect", "no_answer", "cheap"), None
     reference = reference_answer(reference)
     kind = reference_kind(reference)
     if kind == "choice":
         found = extract_choice(answer)
         expected = choice_letter(reference)
         verdict = "correct" if found is not None and found.answer == expected else "incorrect"
-        return _outcome(found, verdict, "choice"), None, None
+        return _outcome(found, verdict, "choice"), None
     found = extract_final_answer(answer)
     if kind == "text":
         expected = text_key(reference)
         equal = (found is not None and text_key(found.answer) == expected) or text_key(answer) == expected
-        return _outcome(found, "correct" if equal else "incorrect", "text"), None, None
+        return _outcome(found, "correct" if equal else "incorrect", "text"), None
     if found is None:
-        return None, ("scan", answer[-settings.scan_chars:], light_normalize(reference)), None
+        # The key holds a digest of the scanned tail, not the tail: cache entries stay small.
+        tail = answer[-settings.scan_chars :]
+        digest = hashlib.blake2b(tail.encode(), digest_size=16).hexdigest()
+        return None, (("scan", digest, light_normalize(reference)), tail, None)
     if len(found.answer) > settings.max_answer_chars:
         # Far longer than any final answer: not worth a parser's time (and a likely pathological input).
-        return _outcome(found, "error", "math_verify"), None, None
+        return _outcome(found, "error", "math_verify"), None
     cheap = cheap_math_verdict(found.answer, reference)
     if cheap is not None:
         equal, verifier = cheap
-        return _outcome(found, "correct" if equal else "incorrect", verifier), None, None
-    return None, ("expr", light_normalize(found.answer), light_normalize(reference)), found
+        return _outcome(found, "correct" if equal else "incorrect", verifier), None
+    answer_key = light_normalize(found.answer)
+    return None, (("expr", answer_key, light_normalize(reference)), answer_key, found)
 
 
 def reference_answer(reference: str) -> str:
@@ -369,7 +411,10 @@ def _math_outcome(extraction: Any, result: tuple[str, str | None], path: str) ->
     return Outcome(scanned, None, None, "scan" if scanned else None, verdict, "math_verify", path)
 
 
-def _run_math_verify(keys: list[tuple[str, str, str]], settings: MathSettings) -> list[tuple[str, str | None]]:
+def _run_math_verify(
+    keys: list[tuple[str, str, str]], settings: MathSettings
+) -> list[tuple[str, str | None]]:
+    """Math-Verify results for (mode, text, reference) items, in order; a lost chunk is `error`."""
     if not keys:
         return []
     # Same reference side by side: a worker parses it once for the whole run of rows.

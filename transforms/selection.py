@@ -23,7 +23,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 PROMPT_KEY = ["source", "prompt_id"]
-# Candidate-level reasons that are verification outcomes, not text defects: a candidate with only these is "clean".
+# Verification outcomes, not text defects: a candidate with no other reason counts as clean.
 VERIFICATION_REASONS = ["incorrect", "unverified"]
 DEFINITE_VERDICTS = ["correct", "incorrect"]
 
@@ -122,7 +122,9 @@ def rank_candidates(candidates: DataFrame, params: SelectParams, seed: int) -> D
     policies, policy_index = _policies(params)
     ranked = candidates.withColumn("_policy", policy_index).withColumn("eligible", _eligible(params))
     window = Window.partitionBy(*PROMPT_KEY, "eligible").orderBy(*_ordering(policies, seed))
-    ranked = ranked.withColumn("select_rank", F.when(F.col("eligible"), F.row_number().over(window)).cast("int"))
+    ranked = ranked.withColumn(
+        "select_rank", F.when(F.col("eligible"), F.row_number().over(window)).cast("int")
+    )
     limit: Column = F.lit(None).cast("int")
     for position, policy in enumerate(policies):
         cap = policy.k if policy.policy == "top_k" else policy.max_per_prompt
@@ -163,7 +165,10 @@ def prompt_summary(ranked: DataFrame) -> DataFrame:
     reason = (
         F.when(F.col("n_selected") > 0, F.lit(None).cast("string"))
         .when(F.col("n_clean") == 0, F.lit("all_filtered"))
-        .when((F.col("n_correct") == 0) & (F.col("n_clean_incorrect") == F.col("n_clean")), F.lit("all_incorrect"))
+        .when(
+            (F.col("n_correct") == 0) & (F.col("n_clean_incorrect") == F.col("n_clean")),
+            F.lit("all_incorrect"),
+        )
         .when((F.col("n_correct") > 0) & (F.col("n_clean_correct") == 0), F.lit("correct_filtered"))
         .otherwise(F.lit("unverified"))
     )

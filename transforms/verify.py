@@ -108,9 +108,9 @@ def answer_column(df: DataFrame) -> Column:
     if "answer" in df.columns:
         return F.col("answer")
     completion = F.col("completion")
-    return F.when(F.instr(completion, "</think>") > 0, F.substring_index(completion, "</think>", -1)).otherwise(
-        completion
-    )
+    return F.when(
+        F.instr(completion, "</think>") > 0, F.substring_index(completion, "</think>", -1)
+    ).otherwise(completion)
 
 
 def _match_udf(settings: MathSettings) -> Any:
@@ -161,7 +161,8 @@ def verify_candidates(df: DataFrame, params: VerifyParams) -> DataFrame:
     matcher = _match_udf(params.math_settings())
     # The UDF sees null for rows it must not judge: Spark evaluates a UDF on every row, even under CASE WHEN.
     df = df.withColumn(
-        "_match", matcher(F.when(matchable, F.coalesce(F.col("answer"), F.lit(""))), F.when(matchable, reference))
+        "_match",
+        matcher(F.when(matchable, F.coalesce(F.col("answer"), F.lit(""))), F.when(matchable, reference)),
     )
     judge = _optional(df, "judge_score", "double")
     judge_verdict: Column = F.lit(None).cast("string")
@@ -169,7 +170,9 @@ def verify_candidates(df: DataFrame, params: VerifyParams) -> DataFrame:
         judge_verdict = F.when(
             judge.isNotNull(), F.when(judge >= params.judge_min_score, "correct").otherwise("incorrect")
         )
-    verdict = F.coalesce(external_verdict, tests_verdict, F.col("_match.verdict"), judge_verdict, F.lit("unverifiable"))
+    verdict = F.coalesce(
+        external_verdict, tests_verdict, F.col("_match.verdict"), judge_verdict, F.lit("unverifiable")
+    )
     verifier = (
         F.when(external_verdict.isNotNull(), F.lit("external"))
         .when(tests_verdict.isNotNull(), F.lit("tests"))
@@ -259,4 +262,9 @@ def summarize_verification(rows: list[dict[str, Any]]) -> dict[str, Any]:
             paths[row["verify_path"]] = paths.get(row["verify_path"], 0) + n
     compared = sum(paths.values())
     shares = {k: round(v / compared, 4) for k, v in sorted(paths.items())} if compared else {}
-    return {"verdicts": verdicts, "verifiers": verifiers, "reference_paths": paths, "reference_path_shares": shares}
+    return {
+        "verdicts": verdicts,
+        "verifiers": verifiers,
+        "reference_paths": paths,
+        "reference_path_shares": shares,
+    }
