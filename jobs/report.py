@@ -163,7 +163,7 @@ def funnel(rt: Runtime) -> tuple[Figure, str]:
     if not metrics:
         raise Skip("ops.stage_metrics holds no stage that processed rows yet")
     reasons, source = _reason_counts(rt, metrics)
-    figure = Figure(figsize=(11, max(3.0, 0.45 * max(len(metrics), len(reasons)) + 1.5)))
+    figure = Figure(figsize=(11, min(6.0, max(3.0, 0.28 * max(len(metrics), len(reasons)) + 1.2))))
     left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.2]})
     names = [m["stage"] for m in metrics][::-1]
     y = range(len(names))
@@ -186,7 +186,8 @@ def funnel(rt: Runtime) -> tuple[Figure, str]:
     header = "<tr><th>stage</th><th>run</th><th>rows in</th><th>rows out</th><th>seconds</th><th>rejected</th></tr>"
     body = "".join(
         f"<tr><td>{html.escape(m['stage'])}</td><td>{html.escape(m['run_id'])}</td>"
-        f"<td>{m['rows_in']:,}</td><td>{m['rows_out']:,}</td><td>{m['seconds']:.1f}</td>"
+        f"<td class='n'>{m['rows_in']:,}</td><td class='n'>{m['rows_out']:,}</td>"
+        f"<td class='n'>{m['seconds']:.1f}</td>"
         f"<td>{html.escape(_reasons_text(m['rejected']))}</td></tr>"
         for m in metrics
     )
@@ -235,14 +236,14 @@ def lengths(rt: Runtime) -> tuple[Figure, str]:
             total = sum(counts.values())
             if not total:
                 continue
-            color = COLORS["before"] if label.startswith("before") else COLORS["after"]
-            edges = sorted(counts)
             # x is length + 1 on a log axis, so an empty answer (0 chars) has a place and every bin one width.
-            lefts = [_bin_edge(b) for b in edges]
-            widths = [_bin_edge(b + 1) - _bin_edge(b) for b in edges]
-            alpha = 0.55 if label.startswith("after") else 0.8
-            axis.bar(lefts, [counts[b] / total for b in edges], width=widths, align="edge",
-                     color=color, alpha=alpha, label=f"{label} ({total:,})")
+            buckets = range(min(counts), max(counts) + 2)
+            edges = [_bin_edge(b) for b in buckets]
+            shares = [counts.get(b, 0) / total for b in buckets[:-1]]
+            if label.startswith("before"):
+                axis.stairs(shares, edges, fill=True, color=COLORS["before"], label=f"{label} ({total:,})")
+            else:  # an outline over the filled "before", so both stay readable where they overlap
+                axis.stairs(shares, edges, color=COLORS["after"], linewidth=2, label=f"{label} ({total:,})")
         axis.set_xscale("log")
         axis.set_xlabel("characters of reasoning + answer, + 1")
         axis.set_ylabel("share of rows")
@@ -288,7 +289,8 @@ def languages(rt: Runtime) -> tuple[Figure, str]:
         axis.bar([x + i * width for x in range(len(top) + 1)], shares, width=width, color=color,
                  label=f"{label} ({total:,})")
     axis.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(top) + 1)], [*top, "other"])
-    axis.set_ylabel("share of rows")
+    axis.set_yscale("log")  # one language usually dominates; the log scale keeps the others visible
+    axis.set_ylabel("share of rows (log)")
     axis.set_title(f"languages ({column})")
     axis.legend(fontsize=8)
     figure.tight_layout()
@@ -332,7 +334,7 @@ def domain_mix(rt: Runtime) -> tuple[Figure, str]:
     header = "<tr><th>kind</th><th>domain</th>" + "".join(f"<th>{s}</th>" for s in series) + "</tr>"
     body = "".join(
         f"<tr><td>{html.escape(str(r['kind']))}</td><td>{html.escape(str(r['domain']))}</td>"
-        + "".join(f"<td>{int(r.get(s) or 0):,}</td>" for s in series)
+        + "".join(f"<td class='n'>{int(r.get(s) or 0):,}</td>" for s in series)
         + "</tr>"
         for r in rows
     )
@@ -377,7 +379,7 @@ def pass_rates(rt: Runtime) -> tuple[Figure, str]:
 def _thousands(axes: Axes, which: str) -> None:
     """Tick labels as 12,000 rather than 1.2e4: the figures are row counts."""
     target = axes.xaxis if which == "x" else axes.yaxis
-    target.set_major_locator(MaxNLocator(integer=True))  # small demo counts: no 0.5-row ticks
+    target.set_major_locator(MaxNLocator(nbins=5, integer=True))  # no 0.5-row ticks, no crowded labels
     target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
 
 
@@ -399,8 +401,8 @@ CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1180px; color: #1f2328; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #d0d7de; }
 table { border-collapse: collapse; margin: .6em 0; font-size: 13px; }
-td, th { border: 1px solid #d0d7de; padding: 2px 8px; text-align: right; }
-td:first-child, th:first-child { text-align: left; }
+td, th { border: 1px solid #d0d7de; padding: 2px 8px; text-align: left; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; display: block; }
 .note { color: #57606a; font-style: italic; } .skip { color: #9a6700; }
 code { background: #f6f8fa; padding: 0 3px; }

@@ -68,7 +68,7 @@ def test_report_aggregates_in_the_engine_and_renders(runtime_factory, tmp_path: 
     assert not re.search(r"(src|href)=['\"]?(https?:|//|[\w./-]+\.(png|js|css))", page)  # self-contained
     assert "run_id" in page and "succeeded" in page  # ops.runs summary
     # The plan table shows the sft_mix rows, not cold_start's.
-    assert "<td>reasoning</td><td>math</td><td>3</td><td>1</td><td>1</td>" in page
+    assert "<td>reasoning</td><td>math</td><td class='n'>3</td><td class='n'>1</td><td class='n'>1</td>" in page
 
 
 def test_plots_without_tables_are_skipped_with_a_note(runtime_factory, tmp_path: Path) -> None:
