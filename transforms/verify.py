@@ -148,7 +148,8 @@ def verify_candidates(df: DataFrame, params: VerifyParams) -> DataFrame:
         external.isin(_EXTERNAL_INCORRECT), F.lit("incorrect")
     )
     passed, total = _optional(df, "tests_passed", "long"), _optional(df, "tests_total", "long")
-    tests_verdict = F.when(total > 0, F.when(passed >= total, F.lit("correct")).otherwise(F.lit("incorrect")))
+    all_passed = F.when(passed >= total, F.lit("correct")).otherwise(F.lit("incorrect"))
+    tests_verdict = F.when((total > 0) & passed.isNotNull(), all_passed)
     reference = _optional(df, "reference_answer", "string")
     domain = _optional(df, "domain", "string")
     matchable = (
