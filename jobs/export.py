@@ -34,7 +34,7 @@ from pyspark.sql import functions as F
 from sftmix.jobs.export_shards import RESULT_SCHEMA, ShardSpec, write_shards
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
 from sftmix.transforms.dataset_card import CardFacts, render_card
-from sftmix.transforms.export_format import ExportParams, first_bucket_count, shard_names
+from sftmix.transforms.export_format import ExportParams, first_bucket_count, next_bucket_count, shard_names
 
 log = logging.getLogger("sftmix")
 
@@ -88,11 +88,14 @@ def bucket_sizes(rows: DataFrame, total: int, shard_rows: int) -> tuple[int, dic
         }
         if not sizes or max(sizes.values()) <= shard_rows:
             return buckets, sizes
-        buckets += max(1, buckets // 50)
+        buckets = next_bucket_count(buckets)
     raise ExportError(f"no bucket count fits {shard_rows} rows per shard")  # unreachable for shard_rows >= 1
 
 
-def write_dataset(rt: Runtime, rows: DataFrame, staging: str, params: ExportParams, total: int) -> list[dict]:
+def write_dataset(
+    rt: Runtime, rows: DataFrame, staging: str, params: ExportParams, total: int
+) -> tuple[list[dict], int]:
+    """Shard files (file, format, rows, bytes, sha256) and the bucket count that placed the rows."""
     buckets, sizes = bucket_sizes(rows, total, params.shard_rows)
     names = shard_names(sizes)
     columns = ("messages", *params.extra_columns)
@@ -109,65 +112,72 @@ def write_dataset(rt: Runtime, rows: DataFrame, staging: str, params: ExportPara
         written = sum(f["rows"] for f in result if f["format"] == fmt)
         if written != total:
             raise ExportError(f"{fmt} shards hold {written} rows, the table has {total}")
-    return [{k: f[k] for k in ("file", "format", "rows", "bytes", "sha256")} for f in result]
+    return [{k: f[k] for k in ("file", "format", "rows", "bytes", "sha256")} for f in result], buckets
 
 
-def length_stats(df: DataFrame, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+def stratum_stats(df: DataFrame, columns: tuple[str, ...]) -> tuple[dict[tuple[str, str], int], list[dict]]:
+    """Rows per (kind, domain) and length figures per stratum and column, in one aggregate."""
     present = [c for c in columns if c in df.columns]
-    if not present:
-        return []
-    aggs = []
+    aggs = [F.count(F.lit(1)).alias("n")]
     for c in present:
+        # One percentile per call: Sail 0.7.2 rejects percentile_approx with a list of percentages.
+        value = F.col(c).cast("double")
         aggs += [
-            F.avg(c).alias(f"{c}__mean"),
-            F.percentile_approx(c, [0.5, 0.9], 1000).alias(f"{c}__pct"),
+            F.avg(value).alias(f"{c}__mean"),
+            F.percentile_approx(value, 0.5, 1000).alias(f"{c}__p50"),
+            F.percentile_approx(value, 0.9, 1000).alias(f"{c}__p90"),
             F.max(c).alias(f"{c}__max"),
         ]
-    stats = []
-    for r in df.groupBy("kind", "domain").agg(*aggs).orderBy("kind", "domain").collect():
+    counts, stats = {}, []
+    for r in df.groupBy("kind", "domain").agg(*aggs).collect():
+        counts[(r["kind"], r["domain"])] = int(r["n"])
         for c in present:
-            pct = r[f"{c}__pct"] or [None, None]
             stats.append({"kind": r["kind"], "domain": r["domain"], "column": c,
-                          "mean": float(r[f"{c}__mean"] or 0.0), "p50": pct[0], "p90": pct[1],
-                          "max": r[f"{c}__max"]})
-    return stats
+                          "mean": float(r[f"{c}__mean"] or 0.0), "p50": _int(r[f"{c}__p50"]),
+                          "p90": _int(r[f"{c}__p90"]), "max": _int(r[f"{c}__max"])})
+    stats.sort(key=lambda s: (str(s["kind"]), str(s["domain"]), present.index(s["column"])))
+    return counts, stats
 
 
-def strata_rows(rt: Runtime, df: DataFrame, dataset: str) -> list[dict[str, Any]]:
-    counts = {
-        (r["kind"], r["domain"]): int(r["n"])
-        for r in df.groupBy("kind", "domain").agg(F.count(F.lit(1)).alias("n")).collect()
-    }
+def _int(value: float | int | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def strata_rows(rt: Runtime, counts: dict[tuple[str, str], int], dataset: str) -> list[dict[str, Any]]:
+    """Rows per stratum, with the plan's asked / available / upsampled for the mix."""
     plan: dict[tuple[str, str], dict[str, Any]] = {}
-    if dataset == "sft_mix" and rt.tables.exists("ops.mix_plan"):
+    if rt.tables.exists("ops.mix_plan"):
         for r in rt.tables.read("ops.mix_plan").where(F.col("dataset") == dataset).collect():
             plan[(r["kind"], r["domain"])] = {"asked": r["asked"], "available": r["available"],
                                               "upsampled": r["upsampled"]}
+    if dataset != "sft_mix":
+        plan = {}  # the cold-start plan is keyed by the kinds it pools, not by each row's kind
     keys = sorted(set(counts) | {k for k, v in plan.items() if v["asked"]}, key=lambda k: (str(k[0]), str(k[1])))
     return [{"kind": k[0], "domain": k[1], "rows": counts.get(k, 0), **plan.get(k, {})} for k in keys]
 
 
-def table_version(rt: Runtime, name: str) -> int | None:
-    """The Delta version of a table on path storage (the deltalake package reads the log), else None."""
+def table_facts(rt: Runtime, name: str) -> dict[str, Any]:
+    """Delta version and row count of a table on path storage, read from its log by the deltalake
+    package (no Spark job); empty on Parquet or catalog storage."""
     if rt.tables.table_format != "delta" or rt.tables.storage.use_catalog:
-        return None
+        return {}
     location = rt.tables.location(name)
     if "://" in location and not location.startswith("file://"):
-        return None
+        return {}
     try:
         from deltalake import DeltaTable
 
-        return int(DeltaTable(location).version())
-    except Exception:  # noqa: BLE001 - a table another stage has not written yet
-        return None
+        table = DeltaTable(location)
+        actions = table.get_add_actions(flatten=True)
+        records = actions.column("num_records").to_pylist() if "num_records" in actions.schema.names else []
+        rows = int(sum(r or 0 for r in records)) if records and None not in records else None
+        return {"version": int(table.version()), "rows": rows}
+    except Exception:  # noqa: BLE001 - a table another stage has not written yet, or no stats
+        return {}
 
 
 def input_tables(rt: Runtime, dataset: str) -> dict[str, dict[str, Any]]:
-    inputs = {}
-    for name in (*INPUT_TABLES, f"gold.{dataset}"):
-        if rt.tables.exists(name):
-            inputs[name] = {"version": table_version(rt, name)}
-    return inputs
+    return {name: table_facts(rt, name) for name in (*INPUT_TABLES, f"gold.{dataset}") if rt.tables.exists(name)}
 
 
 def reject_reasons(rt: Runtime) -> dict[str, int]:
@@ -212,18 +222,19 @@ def export_dataset(rt: Runtime, dataset: str, staging: str, seed: int) -> dict[s
     if not rt.tables.exists(table):
         raise ExportError(f"export needs {table}: run the mix stage first")
     df = rt.tables.read(table)
-    total = df.count()
+    counts, lengths = stratum_stats(df, LENGTH_COLUMNS[dataset])
+    total = sum(counts.values())
     rows = prepare_rows(df, params, seed)
     out = os.path.join(staging, dataset)
-    files = write_dataset(rt, rows, out, params, total) if total else []
-    strata = strata_rows(rt, df, dataset)
+    files, buckets = write_dataset(rt, rows, out, params, total) if total else ([], 0)
+    strata = strata_rows(rt, counts, dataset)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     inputs = input_tables(rt, dataset)
     facts = CardFacts(
         name=params.name, dataset=dataset, split=params.split, run_id=rt.run_id, created_at=created,
         engine=rt.engine.name, config_file=rt.config.config_file, config_hash=rt.config.config_hash, seed=seed,
         rows=total, chat_format=chat_format(rt, dataset), strata=strata,
-        lengths=length_stats(df, LENGTH_COLUMNS[dataset]), files=files, thresholds=thresholds(rt),
+        lengths=lengths, files=files, thresholds=thresholds(rt),
         reasons=reject_reasons(rt) if dataset == "sft_mix" else {}, inputs=inputs, formats=list(params.formats),
     )
     os.makedirs(out, exist_ok=True)
@@ -233,6 +244,8 @@ def export_dataset(rt: Runtime, dataset: str, staging: str, seed: int) -> dict[s
         "name": params.name, "dataset": dataset, "split": params.split, "rows": total, "run_id": rt.run_id,
         "created_at": created, "engine": rt.engine.name, "config_file": rt.config.config_file,
         "config_hash": rt.config.config_hash, "seed": seed, "shard_rows": params.shard_rows,
+        # shard = the rank of pmod(xxhash64(seed, candidate_id, copy_index), buckets) among non-empty buckets
+        "buckets": buckets,
         "strata": strata, "input_tables": inputs, "files": files,
     }
     with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as handle:

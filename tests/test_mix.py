@@ -10,9 +10,10 @@ import pytest
 import xxhash
 from pyspark.sql import types as T
 
-from sftmix.jobs.mix import mix
-from sftmix.transforms.mix import MixParams, render_sft
-from sftmix.transforms.mix_plan import MixShortfallError
+from sftmix.jobs.mix import find_cutoffs, mix, read_prompt_status
+from sftmix.transforms.decisions import build_decisions
+from sftmix.transforms.mix import MixParams, draw_mix, mix_pool, render_sft, with_sample_key
+from sftmix.transforms.mix_plan import MixShortfallError, plan_mix
 
 MESSAGE = T.StructType([T.StructField("role", T.StringType()), T.StructField("content", T.StringType())])
 CANDIDATE_SCHEMA = T.StructType(
@@ -43,6 +44,13 @@ PROMPTS = {("reasoning", "math"): 30, ("reasoning", "code"): 16, ("reasoning", "
 DROPPED = {("src_math", "math-0"): "duplicate_prompt", ("src_math", "math-1"): "near_duplicate",
            ("src_code", "code-0"): "contaminated"}
 SEED = 1234
+
+
+def defaults_conf(tmp_path) -> str:
+    """A config of defaults only: these tests do not depend on other stages' sections of base.yaml."""
+    path = tmp_path / "defaults.yaml"
+    path.write_text(f"seed: {SEED}\n")
+    return str(path)
 
 
 def spark_xxhash64(seed: int, *values: str | int) -> int:
@@ -137,8 +145,8 @@ MIX_OVERRIDES = {
 }
 
 
-def test_mix_job_draws_exact_strata_and_the_counts_add_up(runtime_factory) -> None:
-    rt = runtime_factory(**MIX_OVERRIDES)
+def test_mix_job_draws_exact_strata_and_the_counts_add_up(runtime_factory, tmp_path) -> None:
+    rt = runtime_factory(defaults_conf(tmp_path), **MIX_OVERRIDES)
     candidates, selected = write_upstream(rt)
     result = mix(rt)
 
@@ -184,20 +192,23 @@ def test_mix_job_draws_exact_strata_and_the_counts_add_up(runtime_factory) -> No
     assert cold == 12 == sum(1 for d in decisions.values() if d["in_cold_start"])
 
 
-def test_mix_without_prompt_status_counts_every_prompt_as_kept(runtime_factory) -> None:
-    rt = runtime_factory(**{**MIX_OVERRIDES, "cold_start__size": 0})
-    _, selected = write_upstream(rt, with_status=False)
-    mix(rt)
-    plan = {(r["kind"], r["domain"]): r["taken"] for r in rt.tables.read("ops.mix_plan").collect()
-            if r["dataset"] == "sft_mix"}
-    drawn = {r["candidate_id"] for r in rt.tables.read("gold.sft_mix").select("candidate_id").collect()}
-    assert drawn == expected_draw(selected, plan, with_status=False)
-    reasons = {r for row in rt.tables.read("silver.decisions").collect() for r in row["reject_reasons"]}
-    assert not reasons & {"duplicate_prompt", "near_duplicate", "contaminated"}
+def test_without_prompt_status_every_prompt_counts_as_kept(runtime_factory, tmp_path, caplog) -> None:
+    rt = runtime_factory(defaults_conf(tmp_path), **MIX_OVERRIDES)
+    candidates, selected, _ = upstream_rows()
+    assert read_prompt_status(rt) is None and "silver.prompt_status is missing" in caplog.text
+    frame = rt.spark.createDataFrame(_tuples(selected, SELECTED_SCHEMA), SELECTED_SCHEMA)
+    pool = {r["candidate_id"] for r in mix_pool(frame, None).select("candidate_id").collect()}
+    assert pool == {r["candidate_id"] for r in selected if not r["reject_reasons"]}
+    cands = rt.spark.createDataFrame(_tuples(candidates, CANDIDATE_SCHEMA), CANDIDATE_SCHEMA)
+    drawn = frame.where("candidate_id LIKE '%math-0:0' OR candidate_id LIKE '%code-0:0'").select("candidate_id")
+    decisions = {r["candidate_id"]: r["reject_reasons"] for r in
+                 build_decisions(cands, frame, None, drawn, drawn.limit(0)).collect()}
+    assert decisions["src_math:math-0:0"] == [] and decisions["src_code:code-0:0"] == []
+    assert decisions["src_math:math-0:1"] == ["truncated"] and decisions["src_math:math-1:0"] == ["not_sampled"]
 
 
-def test_fail_policy_names_every_short_stratum_and_writes_nothing(runtime_factory) -> None:
-    rt = runtime_factory(**{**MIX_OVERRIDES, "mix__total": 400, "mix__shortfall": "fail"})
+def test_fail_policy_names_every_short_stratum_and_writes_nothing(runtime_factory, tmp_path) -> None:
+    rt = runtime_factory(defaults_conf(tmp_path), **{**MIX_OVERRIDES, "mix__total": 400, "mix__shortfall": "fail"})
     write_upstream(rt)
     with pytest.raises(MixShortfallError) as error:
         mix(rt)
@@ -208,30 +219,32 @@ def test_fail_policy_names_every_short_stratum_and_writes_nothing(runtime_factor
     assert not rt.tables.exists("gold.sft_mix") and not rt.tables.exists("silver.decisions")
 
 
-def test_upsampling_repeats_rows_in_hash_order_up_to_the_factor(runtime_factory) -> None:
-    overrides = {**MIX_OVERRIDES, "mix__total": 20, "cold_start__size": 0, "mix__upsample": True,
-                 "mix__max_upsample_factor": 3.0,
-                 "mix__strata": {"reasoning": {"share": 1.0, "domains": {"stem": 1, "logic": 1}}}}
-    rt = runtime_factory(**overrides)
-    _, selected = write_upstream(rt)
-    mix(rt)
-    rows = [r.asDict() for r in rt.tables.read("gold.sft_mix").collect()]
-    assert len(rows) == 20 and len({(r["candidate_id"], r["copy_index"]) for r in rows}) == 20
-    logic = sorted((spark_xxhash64(SEED, s["candidate_id"]), s["candidate_id"]) for s in selected
-                   if s["domain"] == "logic")
+def test_upsampling_repeats_rows_in_hash_order_up_to_the_factor(runtime_factory, tmp_path) -> None:
+    rt = runtime_factory(defaults_conf(tmp_path))
+    _, selected, _ = upstream_rows()
+    rows = [r for r in selected if r["domain"] in ("stem", "logic")]
+    pool = with_sample_key(rt.spark.createDataFrame(_tuples(rows, SELECTED_SCHEMA), SELECTED_SCHEMA), SEED)
+    asked = {("reasoning", "stem"): 10, ("reasoning", "logic"): 10}
+    available = {("reasoning", "stem"): 7, ("reasoning", "logic"): 4}
+    assert sum(p.taken for p in plan_mix(asked, {}, available, "redistribute", allow_short_total=True)) == 11
+    plans = plan_mix(asked, {}, available, "redistribute", upsample=True, max_upsample_factor=3.0)
+    drawn = draw_mix(pool, plans, find_cutoffs(rt, pool, plans)).select("candidate_id", "domain", "copy_index")
+    out = [r.asDict() for r in drawn.collect()]
+    assert len(out) == 20 and len({(r["candidate_id"], r["copy_index"]) for r in out}) == 20
+    logic = sorted((spark_xxhash64(SEED, r["candidate_id"]), r["candidate_id"]) for r in rows if r["domain"] == "logic")
     copies: dict[str, int] = {}
-    for r in rows:
+    for r in out:
         if r["domain"] == "logic":
             copies[r["candidate_id"]] = copies.get(r["candidate_id"], 0) + 1
     # 10 asked of 4 distinct rows: every row twice, the first two in hash order a third time.
     assert sorted(copies.values()) == [2, 2, 3, 3] and len(logic) == 4
     assert {cid for _, cid in logic[:2]} == {cid for cid, n in copies.items() if n == 3}
-    decisions = {r["candidate_id"]: r for r in rt.tables.read("silver.decisions").collect()}
-    assert sum(d["mix_copies"] for d in decisions.values()) == 20
+    stem = [r for r in out if r["domain"] == "stem"]
+    assert len(stem) == 10 and len({r["candidate_id"] for r in stem}) == 7
 
 
-def test_render_keeps_or_drops_the_cot_per_domain(runtime_factory) -> None:
-    rt = runtime_factory()
+def test_render_keeps_or_drops_the_cot_per_domain(runtime_factory, tmp_path) -> None:
+    rt = runtime_factory(defaults_conf(tmp_path))
     rows = [candidate("reasoning", "math", 1, 0), candidate("non_reasoning", "writing", 1, 0),
             candidate("non_reasoning", "translation", 1, 0), candidate("non_reasoning", "writing", 5, 0)]
     rows[3] = {**rows[3], "prompt": "hello", "messages": None, "system": None}
