@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame
@@ -42,7 +43,12 @@ class LanguageParams:
     mixed_share: float = 0.03  # mixed_language: foreign share of letters (by sentence language) above this
     script_share: float = 0.03  # mixed_language: share of letters in scripts the target does not use
     answer_min_letters: int = 20  # shorter answers ("42", "(B)") are not judged for language
-    answer_min_confidence: float = 0.5  # wrong_language needs the answer's label at least this sure
+    # An answer this foreign (share of letters, by sentence language or script) is wrong_language;
+    # less, above mixed_share, is mixed_language.
+    answer_wrong_share: float = 0.85
+    # A record's own target language, read from this key of its `metadata` JSON (ingest's `extra.*`
+    # fields), overrides the source's `language`; null: the source's only.
+    record_target_key: str | None = "target_language"
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,9 @@ class RepetitionParams:
     max_duplicate_share: float = 0.5
     # Demo data: clean chains restate at most ~300 chars verbatim, the shortest planted loop 1,500.
     max_repeated_chars: int = 1000  # longest stretch that only restates earlier text
-    max_ngram_repeats: int = 50  # occurrences of the most frequent n-gram: a loop repeats its block
+    # Occurrences of the most frequent n-gram; off by default: long chains and enumerations repeat
+    # stock phrases dozens of times, and a real loop is already a long repeated stretch.
+    max_ngram_repeats: int | None = None
 
 
 @dataclass(frozen=True)
@@ -91,12 +99,15 @@ class ThinkParams:
 class DomainPolicy:
     allow_code: bool = False
     check_reasoning_language: bool = True
-    check_answer_language: bool = True
+    # check: wrong_language, and mixed_language within an answer in the target language;
+    # record_target: wrong_language only when the record names its own target (no mixing check);
+    # skip: the answer's language is not judged.
+    answer_language: Literal["check", "record_target", "skip"] = "check"
 
 
 def _default_domains() -> dict[str, DomainPolicy]:
-    # Code is the point of the code domain; a translation's answer holds two languages by design.
-    return {"code": DomainPolicy(allow_code=True), "translation": DomainPolicy(check_answer_language=False)}
+    # Code is the point of the code domain; a translation's answer may quote the source language.
+    return {"code": DomainPolicy(allow_code=True), "translation": DomainPolicy(answer_language="record_target")}
 
 
 @dataclass(frozen=True)
@@ -156,15 +167,21 @@ def signal_settings(params: AnnotateParams) -> SignalSettings:
 def annotate_candidates(df: DataFrame, params: AnnotateParams) -> DataFrame:
     """Every signal column, plus empty ``reject_reasons`` and ``spans`` for the decisions to fill."""
     signal_names = {name for name, _ in SIGNAL_FIELDS}
-    df = df.drop(*[c for c in df.columns if c in signal_names | {"reject_reasons", "spans"}])
+    df = df.drop(*[c for c in df.columns if c in signal_names | {"reject_reasons", "spans", "target_from_record"}])
     for needed in ("completion", "reasoning_content", "language"):
         if needed not in df.columns:
             df = df.withColumn(needed, F.lit(None).cast("string"))
-    positions = tuple(df.columns.index(c) for c in ("completion", "reasoning_content", "language"))
+    key = params.language.record_target_key
+    record_target = (F.get_json_object(F.col("metadata"), f"$.{key}") if key and "metadata" in df.columns
+                     else F.lit(None).cast("string"))
+    df = df.withColumn("target_from_record", record_target.isNotNull()).withColumn(
+        "_target", F.coalesce(record_target, F.col("language"))
+    )
+    positions = tuple(df.columns.index(c) for c in ("completion", "reasoning_content", "_target"))
     out_schema = T.StructType(list(df.schema.fields) + list(SIGNAL_SCHEMA.fields))
     work = functools.partial(_annotate_batches, settings=signal_settings(params), positions=positions,
                              chunk_chars=params.chunk_chars)
-    annotated = df.mapInArrow(work, out_schema)
+    annotated = df.mapInArrow(work, out_schema).drop("_target")
     no_spans = F.filter(F.col("signal_spans"), lambda s: F.lit(False))  # a typed empty array on both engines
     return annotated.withColumn("reject_reasons", F.array().cast("array<string>")).withColumn("spans", no_spans)
 
@@ -218,8 +235,14 @@ def annotate_conditions(params: AnnotateParams) -> list[tuple[str, Column]]:
     lang, code, para, rep, lengths = params.language, params.code, params.long_paragraph, params.repetition, params.lengths
     allows_code = _domain_in(sorted(d for d, p in params.domains.items() if p.allow_code))
     skip_reasoning_lang = _domain_in(sorted(d for d, p in params.domains.items() if not p.check_reasoning_language))
-    skip_answer_lang = _domain_in(sorted(d for d, p in params.domains.items() if not p.check_answer_language))
-    needs_think = F.col("kind").isin(list(params.think.required_for_kinds)) if params.think.required_for_kinds else F.lit(False)
+    answer_policy = {kind: _domain_in(sorted(d for d, p in params.domains.items() if p.answer_language == kind))
+                     for kind in ("record_target", "skip")}
+    judge_answer_language = ~answer_policy["skip"] & (
+        ~answer_policy["record_target"] | F.coalesce(F.col("target_from_record"), F.lit(False))
+    )
+    check_answer_mixing = ~answer_policy["skip"] & ~answer_policy["record_target"]
+    needs_think = (F.col("kind").isin(list(params.think.required_for_kinds)) if params.think.required_for_kinds
+                   else F.lit(False))
     fmt = F.col("think_format")
     bad_formats = ["multiple", "misplaced"] + ([] if params.think.accept_open_in_prompt else ["open_in_prompt"])
     truncated = (F.col("finish_reason") == "length") | (fmt == "unclosed")
@@ -227,10 +250,18 @@ def annotate_conditions(params: AnnotateParams) -> list[tuple[str, Column]]:
     reasoning_mixed = (F.col("reasoning_foreign_share") > lang.mixed_share) | (
         F.col("reasoning_script_share") > lang.script_share
     )
-    answer_mixed = judged_answer & (
+    answer_share = F.greatest(F.col("answer_foreign_share"), F.col("answer_script_share"))
+    wrong_answer = judged_answer & (answer_share >= lang.answer_wrong_share)
+    # Mixing within an answer mostly in the target language; a wholly foreign answer is wrong_language.
+    answer_mixed = judged_answer & (answer_share < lang.answer_wrong_share) & (
         (F.col("answer_foreign_share") > lang.mixed_share) | (F.col("answer_script_share") > lang.script_share)
     )
     has_reasoning = F.col("reasoning_letters") > 0
+    repeated = (F.col("longest_repeat_chars") > rep.max_repeated_chars) | (
+        F.col("repetition_share") > rep.max_duplicate_share
+    )
+    if rep.max_ngram_repeats is not None:
+        repeated = repeated | (F.col("max_ngram_repeats") > rep.max_ngram_repeats)
     long_paragraph = F.col("longest_paragraph_chars") > para.max_chars
     if para.max_tokens is not None:
         long_paragraph = long_paragraph | (F.col("longest_paragraph_tokens") > para.max_tokens)
@@ -244,16 +275,13 @@ def annotate_conditions(params: AnnotateParams) -> list[tuple[str, Column]]:
         # A truncated generation never reached its answer: that is `truncated`, not also `empty_answer`.
         ("empty_answer", (F.col("answer_chars") == 0) & ~F.coalesce(truncated, F.lit(False))),
         ("mixed_language", (~skip_reasoning_lang & has_reasoning & reasoning_mixed)
-         | (~skip_answer_lang & ~has_reasoning & answer_mixed)),
-        ("wrong_language", ~skip_answer_lang & judged_answer & (F.col("answer_in_target") == F.lit(False))
-         & (F.col("answer_language_score") >= lang.answer_min_confidence)),
+         | (check_answer_mixing & F.coalesce(answer_mixed, F.lit(False)))),
+        ("wrong_language", judge_answer_language & wrong_answer),
         ("code_block", ~allows_code & ((F.col("code_blocks") > code.max_fenced_blocks)
                                        | (F.col("unfenced_code_blocks") > code.max_unfenced_blocks)
                                        | (F.col("code_line_share") > code.max_code_line_share))),
         ("long_paragraph", long_paragraph),
-        ("repetition", (F.col("longest_repeat_chars") > rep.max_repeated_chars)
-         | (F.col("repetition_share") > rep.max_duplicate_share)
-         | (F.col("max_ngram_repeats") > rep.max_ngram_repeats)),
+        ("repetition", repeated),
         ("too_long", (F.col("reasoning_tokens") + F.col("answer_tokens")) > lengths.max_total_tokens),
         ("too_short", too_short),
     ]

@@ -130,9 +130,13 @@ def signals_for_row(
                       f"reasoning: paragraph {paragraph_spans.index(longest)}, {longest_chars} chars"))
 
     reasoning_lang, script_totals = _reasoning_language(model, reasoning, paragraph_spans, prose, target,
-                                                        settings, spans)
-    answer_lang = language.analyse_text(model, answer, target, settings.language)
+                                                        settings, spans, code_r.code_lines > 0)
+    answer_lang = language.analyse_text(model, answer, target, settings.language, code_a.code_lines > 0)
     _add_scripts(script_totals, answer_lang)
+    if answer_lang.foreign_letters or answer_lang.foreign_script_letters:
+        share = max(answer_lang.foreign_letters, answer_lang.foreign_script_letters) / max(1, answer_lang.letters)
+        spans.append(("mixed_language", 0, len(answer), f"answer: {answer_lang.foreign_label or 'foreign script'} "
+                      f"{answer_lang.foreign_score:.2f}, {min(1.0, share):.0%} of letters"))
     answer_in_target = None
     if target and answer_lang.label:
         answer_in_target = answer_lang.label in language.accepted_labels(target)
@@ -205,7 +209,7 @@ def _add_scripts(totals: dict[str, int], figures: TextLanguage) -> None:
 
 def _reasoning_language(
     model: object, reasoning: str, all_spans: list[tuple[int, int]], prose: list[tuple[int, int]],
-    target: str | None, settings: SignalSettings, spans: list[tuple[str, int, int, str]],
+    target: str | None, settings: SignalSettings, spans: list[tuple[str, int, int, str]], code_lines: bool,
 ) -> tuple[TextLanguage, dict[str, int]]:
     """Per paragraph language of the reasoning, summed; a span per paragraph with foreign letters."""
     total = TextLanguage()
@@ -213,7 +217,7 @@ def _reasoning_language(
     labels: dict[str, float] = {}
     foreign: dict[str, float] = {}
     for start, end in prose:
-        figures = language.analyse_text(model, reasoning[start:end], target, settings.language)
+        figures = language.analyse_text(model, reasoning[start:end], target, settings.language, code_lines)
         _add_scripts(script_totals, figures)
         total.letters += figures.letters
         total.foreign_letters += figures.foreign_letters

@@ -69,19 +69,57 @@ _COMMAND = r"\\[a-zA-Z]+\*?"
 _NUMBER = r"\d+(?:[.,:/]\d+)*"
 _SYMBOLS = r"[\d+\-*/=<>^_{}\[\]()|\\~#%&@$€£¥§°±×÷·∙√∞≈≠≤≥→←↔⇒⇔∑∏∫∂∇∈∉⊂⊆∪∩∀∃]+"
 NON_LANGUAGE = re.compile(
-    "|".join(
-        f"(?:{p})" for p in (_FENCE, _DISPLAY_MATH, _INLINE_MATH, _INLINE_CODE, _URL, _COMMAND, _CODE_LINE, _NUMBER, _SYMBOLS)
-    ),
+    "|".join(f"(?:{p})" for p in (_FENCE, _DISPLAY_MATH, _INLINE_MATH, _INLINE_CODE, _URL, _COMMAND, _NUMBER, _SYMBOLS)),
     re.MULTILINE,
 )
+# Apart: a branch anchored at line starts stops the regex engine from skipping ahead on first characters,
+# and most texts hold no code line (the caller knows from code_blocks), so this pass is usually skipped.
+CODE_LINES = re.compile(_CODE_LINE, re.MULTILINE)
+
+# Function words that, dense in a sentence, settle its language without fastText. Only words no
+# common language shares (no "so"/"was"/"will": German; "is"/"we": Dutch; "on": French; "to": Polish).
+_FUNCTION_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset((
+        "the", "and", "that", "this", "with", "which", "what", "would", "should", "there", "their", "then",
+        "than", "have", "has", "been", "because", "since", "let", "our", "are", "were", "it", "of", "be", "if",
+        "not", "you", "they", "from", "but", "does", "how", "why", "when", "where", "who", "its", "into",
+        "about", "let's", "it's", "i'm", "we're", "don't", "can't", "let’s", "it’s", "i’m", "don’t",
+    )),
+}
+_IDEOGRAPHS = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_PUNCTUATION_TO_SPACE = str.maketrans({c: " " for c in "\"'“”‘’«»()[]{},;:!?…—–-"})
+_HAN_ONLY = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\s，、。“”‘’（）《》：；！？—…·]+")
 # Sentence ends (the marks carry no language); newlines end a thought in reasoning. Not ":" or ";":
 # "Edge cases to remember" cut off at its colon reads as Cebuano.
 _SENTENCE_END = re.compile(r"[.!?。！？\n]+")
 
 
-def strip_non_language(text: str) -> str:
-    """``text`` without math, code, URLs, numbers and symbols (offsets are not kept)."""
+def strip_non_language(text: str, code_lines: bool = True) -> str:
+    """``text`` without math, code, URLs, numbers and symbols (offsets are not kept).
+
+    ``code_lines=False`` skips the code-line pass: the caller found none in the text.
+    """
+    if code_lines:
+        text = CODE_LINES.sub(" ", text)
     return NON_LANGUAGE.sub(" ", text)
+
+
+def settled_without_model(sentence: str, target: str | None) -> bool:
+    """Whether ``sentence`` is surely in ``target`` by cheap evidence, so fastText can be skipped.
+
+    English: at least two distinctive function words making a quarter of the words. Chinese: Han
+    characters and CJK punctuation only. Both hold for nearly every sentence of clean text, which
+    is most text, and for no foreign sentence in the labeled tests.
+    """
+    if target == "zh":
+        return _HAN_ONLY.fullmatch(sentence) is not None and not sentence.isspace()
+    words = _FUNCTION_WORDS.get(target or "")
+    if words is None:
+        return False
+    # Non-Latin text inside an English sentence is still counted by the script share.
+    tokens = sentence.lower().translate(_PUNCTUATION_TO_SPACE).split()
+    hits = sum(1 for token in tokens if token in words)
+    return hits >= 2 and hits * 4 >= len(tokens)
 
 
 def primary_tag(language: str | None) -> str | None:
@@ -193,9 +231,11 @@ def _check_script(
     return label, foreign
 
 
-def analyse_text(model: object, text: str, target: str | None, settings: LanguageSettings) -> TextLanguage:
+def analyse_text(
+    model: object, text: str, target: str | None, settings: LanguageSettings, code_lines: bool = True
+) -> TextLanguage:
     """Sentence-level language and script figures of ``text`` (already a paragraph or an answer)."""
-    clean = strip_non_language(text)
+    clean = strip_non_language(text, code_lines)
     result = TextLanguage()
     if not clean.strip():
         return result
@@ -217,9 +257,17 @@ def analyse_text(model: object, text: str, target: str | None, settings: Languag
         if letters <= 0:
             continue
         result.letters += letters
-        if letters < settings.min_sentence_letters:
+        evidence = letters
+        if not ascii_only and not sentence.isascii():
+            # A Han, kana or hangul character carries about a word: a short Chinese sentence is
+            # judged like an English one of the same content (weights stay in characters).
+            evidence += len(_IDEOGRAPHS.findall(sentence))
+        if evidence < settings.min_sentence_letters:
             continue
-        label, score = identify(model, sentence.strip())
+        if settled_without_model(sentence, target):
+            label, score = target, 1.0  # type: ignore[assignment]
+        else:
+            label, score = identify(model, sentence.strip())
         sure = bool(target) and score >= settings.min_confidence
         foreign = sure and label not in accepted
         if (foreign or label == "ja") and not ascii_only and not sentence.isascii():

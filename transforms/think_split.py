@@ -43,7 +43,8 @@ def split_think(
 ) -> ThinkSplit:
     text = completion or ""
     if reasoning_content:
-        blocks = sum(text.count(open_tag) for open_tag, _ in tags)
+        # Any think tag left in the content (a second block, a stray close) is malformed.
+        blocks = max(sum(text.count(o) for o, _ in tags), sum(text.count(c) for _, c in tags))
         answer = _unwrap(text.strip(), answer_wrappers)
         return ThinkSplit(reasoning_content.strip(), answer, "multiple" if blocks else "separate", 1 + blocks, -1)
     open_tag, close_tag = next(((o, c) for o, c in tags if o in text or c in text), tags[0])
