@@ -89,6 +89,11 @@ def build_sft_mix(rt: Runtime, selected: DataFrame, status: DataFrame | None, se
 
 def build_cold_start(rt: Runtime, candidates: DataFrame, status: DataFrame | None, seed: int) -> list[StratumPlan]:
     params = rt.config.cold_start
+    if params.size == 0:
+        empty = candidates.limit(0).selectExpr("*", "CAST(0.0 AS DOUBLE) AS readability",
+                                               "CAST(0 AS INT) AS cold_start_rank", "CAST(0 AS BIGINT) AS sample_key")
+        rt.tables.write(empty.transform(render_cold_start, params), "gold.cold_start")
+        return []
     scratch = rt.tables.scratch("cold-start-scores")
     try:
         # Scores are read twice (sizes, then the draw); a scratch copy spares a second pass over the text.
