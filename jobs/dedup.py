@@ -11,8 +11,8 @@ with pyarrow/orjson and handed to the engine as a frame.
 
 Writes ``silver.prompt_status`` (one row per prompt), ``silver.contamination``
 (one audit row per prompt x benchmark item match) and
-``ops.contamination_report`` (one row per benchmark); restricts
-``gold.rl_prompts`` to kept prompts when that table exists.
+``ops.contamination_report`` (one row per benchmark); rewrites
+``gold.rl_prompts`` with select's rule restricted to kept prompts.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from sftmix.transforms.dedup import (
     verify_pairs,
     with_node_ids,
 )
+from sftmix.transforms.selection import rl_prompt_pool
 
 log = logging.getLogger("sftmix")
 
@@ -192,7 +193,7 @@ def dedup(rt: Runtime) -> StageResult:
     ).collect()
     counts = {r["dedup_status"]: r["n"] for r in per_status}
     details["duplicate_responses"] = sum(r["responses"] for r in per_status)
-    restrict_rl_prompts(rt, written)
+    details["rl_prompts"] = rewrite_rl_prompts(rt, written)
     total = sum(counts.values())
     return StageResult(
         rows_in=total,
@@ -202,21 +203,11 @@ def dedup(rt: Runtime) -> StageResult:
     )
 
 
-def restrict_rl_prompts(rt: Runtime, status: DataFrame) -> None:
-    """gold.rl_prompts keeps kept prompts only (select writes it before dedup runs).
-
-    Filtering the table select wrote is idempotent, so rerunning dedup alone is safe. The filtered
-    rows go through a scratch copy first: a table is not overwritten from a plan that reads it.
-    """
-    if not rt.tables.exists("gold.rl_prompts"):
-        return
-    kept = status.where(F.col("dedup_status") == "kept").select("source", "prompt_id")
-    scratch = Scratch(rt, "rl-prompts")
-    try:
-        filtered = scratch(rt.tables.read("gold.rl_prompts").join(kept, ["source", "prompt_id"], "left_semi"))
-        rt.tables.write(filtered, "gold.rl_prompts")
-    finally:
-        scratch.drop()
+def rewrite_rl_prompts(rt: Runtime, status: DataFrame) -> int:
+    """gold.rl_prompts again, from silver.prompts, with only the prompts kept here (select's own rule)."""
+    pool = rl_prompt_pool(rt.tables.read("silver.prompts"), rt.config.select, status)
+    rt.tables.write(pool, "gold.rl_prompts")
+    return rt.tables.read("gold.rl_prompts").count()
 
 
 def run(rt: Runtime) -> StageResult:

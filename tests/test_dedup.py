@@ -62,9 +62,10 @@ def _pair_set(labels: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 PROMPTS_SCHEMA = (
-    "source string, prompt_id string, kind string, domain string, language string, prompt string, "
+    "source string, prompt_id string, kind string, domain string, language string, system string, "
+    "prompt string, messages array<struct<role: string, content: string>>, "
     "reference_answer string, n_candidates int, n_clean int, n_verified int, n_correct int, "
-    "pass_rate double, n_selected int, no_selection_reason string"
+    "pass_rate double, n_eligible int, n_selected int, no_selection_reason string"
 )
 SELECTED_SCHEMA = "source string, prompt_id string, candidate_id string, completion string, answer string"
 
@@ -85,19 +86,21 @@ BENCH_SHORT = "What is 17 times 23?"
 
 
 def _prompt(source: str, pid: str, text: str | None, n_correct: int, answer: str | None = None) -> tuple:
-    return (source, pid, "reasoning", "math", "en", text, answer, 4, 4, 4, n_correct, n_correct / 4, 1, None)
+    messages = [{"role": "user", "content": text}]
+    return (source, pid, "reasoning", "math", "en", None, text, messages, answer, 8, 8, 8, n_correct,
+            n_correct / 8, 1, 1, None)
 
 
 def _write_inputs(rt, tmp_path: Path, extra: list[tuple]) -> None:  # noqa: ANN001 - Runtime
     prompts = extra + [
-        _prompt("a", "base", BASE, 2),
-        _prompt("b", "base-copy", BASE.upper() + "!!", 3),  # exact copy with more correct: kept
-        _prompt("a", "near", NEAR, 4),  # near copy with the most correct: it represents the cluster
+        _prompt("a", "base", BASE, 2, "17"),
+        _prompt("b", "base-copy", BASE.upper() + "!!", 3, "17"),  # exact copy with more correct: kept
+        _prompt("a", "near", NEAR, 4, "17"),  # near copy with the most correct: it represents the cluster
         _prompt("a", "other", OTHER, 0),
         _prompt("c", "leak-prefix", "Solve the following problem step by step. " + BENCH_Q, 1, "128"),
         _prompt("c", "leak-numbers", BENCH_Q.replace("1000", "1,000"), 1),
         _prompt("c", "leak-short", "what is 17 times 23", 1),
-        _prompt("c", "clean-math", "Let y be the number of primes below 50. Find y.", 1),
+        _prompt("c", "clean-math", "Let y be the number of primes below 50. Find y.", 1, "15"),
         _prompt("d", "empty", "", 0),
     ]
     rt.tables.write(rt.spark.createDataFrame(prompts, PROMPTS_SCHEMA), "silver.prompts")
@@ -107,8 +110,6 @@ def _write_inputs(rt, tmp_path: Path, extra: list[tuple]) -> None:  # noqa: ANN0
         ("a", "near", "c3", "Seventeen.", "17"),
     ]
     rt.tables.write(rt.spark.createDataFrame(selected, SELECTED_SCHEMA), "silver.selected")
-    rl = [("a", "near", 0.5), ("a", "base", 0.5), ("c", "leak-prefix", 0.25), ("a", "other", 0.5)]
-    rt.tables.write(rt.spark.createDataFrame(rl, "source string, prompt_id string, pass_rate double"), "gold.rl_prompts")
     bench = tmp_path / "bench.jsonl"
     bench.write_text(
         "\n".join(json.dumps(r) for r in [
@@ -128,8 +129,8 @@ def test_dedup_stage(runtime_factory, tmp_path: Path, demo_dir: Path) -> None:  
     ]
     rt = runtime_factory(decontaminate__benchmarks=benches)
     demo_rows = [
-        (t["source"], t["prompt_id"], t["kind"], t["domain"], "en", t["prompt"], t["reference_answer"],
-         1, 1, 1, 1, 1.0, 1, None)
+        (t["source"], t["prompt_id"], t["kind"], t["domain"], "en", None, t["prompt"], None, t["reference_answer"],
+         1, 1, 1, 1, 1.0, 1, 1, None)
         for t in truth
     ]
     _write_inputs(rt, tmp_path, demo_rows)
@@ -171,8 +172,9 @@ def test_dedup_stage(runtime_factory, tmp_path: Path, demo_dir: Path) -> None:  
     assert report["demo"]["items"] == 3 and report["demo"]["items_matched"] == 2
     assert report["demo"]["prompts_matched"] == 3
 
-    rl = {(r["source"], r["prompt_id"]) for r in read_back(rt, "gold.rl_prompts")}
-    assert rl == {("a", "near"), ("a", "other")}
+    # Before dedup, select's rule admits base, base-copy, near, leak-prefix and clean-math.
+    rl = {(r["source"], r["prompt_id"]) for r in read_back(rt, "gold.rl_prompts") if r["source"] in {"a", "b", "c", "d"}}
+    assert rl == {("a", "near"), ("c", "clean-math")}
     assert not list((tmp_path / "lake" / "_scratch").glob("*"))  # scratch tables removed
 
 
