@@ -4,17 +4,19 @@ A prompt is contaminated by a benchmark item when, after the normalization of
 ``text_normalize.py`` (NFKC, case fold, number formatting, punctuation and
 whitespace), it contains at least ``min_overlap`` of the item question's word
 ``ngram``-grams (and at least ``min_matching_ngrams`` of them; open-r1 uses
-8-grams and any one shared; DeepSeek used 10), or equals it exactly. N-grams, not whole-text hashes, are what catch an
-added instruction ("Solve the following problem: ...") or a suffix ("Put the
-answer in \\boxed{}"): the question's own n-grams survive inside the prompt.
-A question shorter than ``ngram`` tokens has no n-gram of that size and is
-matched exactly only.
+8-grams and any one shared; DeepSeek used 10), or equals it exactly. N-grams,
+not whole-text hashes, catch an added instruction ("Solve the following
+problem: ...") or a suffix ("Put the answer in \\boxed{}"): the question's own
+n-grams survive inside the prompt. A question shorter than ``ngram`` tokens
+has no n-gram of that size and is matched exactly only.
 
-Inputs are plain frames: prompts (``node``, ``source``, ``prompt_id``,
-``prompt``, optional ``reference_answer``) and benchmark items
-(``benchmark``, ``item_id``, ``question``, ``answer``) that the stage reads
-from the files of the config. Outputs: one audit row per (prompt, item)
-match, the best match per prompt, and a per-benchmark report.
+How it runs: the stage builds an ``NgramProbe`` from the benchmark questions
+(small, on the driver); ``dedup.fingerprint`` looks every prompt's n-grams up
+in it during the one pass over the text, keeping only the hits
+(``bench_ngrams``); ``find_contamination`` joins those few hits with the
+items' n-grams (``item_ngrams``) into one audit row per (prompt, item) match;
+``contaminated_prompts`` keeps the strongest per prompt and
+``contamination_report`` counts per benchmark.
 """
 
 from __future__ import annotations
@@ -125,15 +127,9 @@ BENCHMARK_SCHEMA = T.StructType(
     ]
 )
 
-MATCH_SCHEMA_FIELDS = (
-    "source", "prompt_id", "benchmark", "item_id", "match", "matching_ngrams", "item_ngrams",
-    "overlap", "ngram", "answer_match",
-)
-
-
-def _ngram_work(items: Sequence[tuple[list[str | None], int, int, int, bool]]) -> list[tuple]:
+def _ngram_work(items: Sequence[tuple[list[str | None], int, int, int]]) -> list[tuple]:
     out = []
-    for texts, n, max_chars, max_ngrams, with_text in items:
+    for texts, n, max_chars, max_ngrams in items:
         tokens = tokenize(pa.array(texts, pa.string()), max_chars)
         offsets, hashes = ngram_hashes(tokens, n, max_ngrams)
         # Short texts got one n-gram made of all their tokens: not an n-gram of size n, drop it.
@@ -141,9 +137,7 @@ def _ngram_work(items: Sequence[tuple[list[str | None], int, int, int, bool]]) -
         keep = np.repeat(full, np.diff(offsets))
         counts = np.where(full, np.diff(offsets), 0)
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-        texts_out = None
-        if with_text:
-            texts_out = _ngram_texts(tokens.normalized, n, max_ngrams)
+        texts_out = _ngram_texts(tokens.normalized, n, max_ngrams)
         out.append((text_hashes(tokens.normalized), offsets, hashes[keep].view(np.int64), texts_out))
     return out
 
@@ -157,17 +151,11 @@ def _ngram_texts(normalized: pa.Array, n: int, max_ngrams: int) -> list[str]:
     return texts
 
 
-def _ngram_frame(
-    df: DataFrame, text_col: str, params: DecontaminateParams, max_chars: int, with_text: bool
-) -> DataFrame:
-    """Keep every column but ``text_col``; add ``norm_hash`` and ``ngrams`` (array of hashes, or of
-    structs with the n-gram text when ``with_text``)."""
+def _ngram_frame(df: DataFrame, text_col: str, params: DecontaminateParams, max_chars: int) -> DataFrame:
+    """Keep every column but ``text_col``; add ``norm_hash`` and ``ngrams`` (structs of hash and text)."""
     kept = [f for f in df.schema.fields if f.name != text_col]
     names = [f.name for f in kept]
-    if with_text:
-        element = T.StructType([T.StructField("hash", T.LongType()), T.StructField("text", T.StringType())])
-    else:
-        element = T.LongType()
+    element = T.StructType([T.StructField("hash", T.LongType()), T.StructField("text", T.StringType())])
     schema = T.StructType(
         kept + [T.StructField("norm_hash", T.LongType()), T.StructField("ngrams", T.ArrayType(element))]
     )
@@ -179,17 +167,15 @@ def _ngram_frame(
                 continue
             texts = batch.column(text_col).to_pylist()
             pieces = [
-                (texts[i : i + batch_rows], n, max_chars, max_ngrams, with_text)
-                for i in range(0, len(texts), batch_rows)
+                (texts[i : i + batch_rows], n, max_chars, max_ngrams) for i in range(0, len(texts), batch_rows)
             ]
             results = process_pool.map_chunks(_ngram_work, pieces, chunk_size=1)
             norm = np.concatenate([r[0] for r in results])
             counts = np.concatenate([np.diff(r[1]) for r in results])
             offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32), pa.int32())
-            values: pa.Array = pa.array(np.concatenate([r[2] for r in results]), pa.int64())
-            if with_text:
-                text_values = pa.array([t for r in results for t in r[3]], pa.string())
-                values = pa.StructArray.from_arrays([values, text_values], names=["hash", "text"])
+            hashes = pa.array(np.concatenate([r[2] for r in results]), pa.int64())
+            text_values = pa.array([t for r in results for t in r[3]], pa.string())
+            values = pa.StructArray.from_arrays([hashes, text_values], names=["hash", "text"])
             ngrams = pa.ListArray.from_arrays(offsets, values)
             columns = [batch.column(name) for name in names] + [pa.array(norm, pa.int64()), ngrams]
             yield pa.RecordBatch.from_arrays(columns, names=[f.name for f in schema.fields])
@@ -204,7 +190,7 @@ def _answer_key(col: str) -> F.Column:
 
 def item_ngrams(items: DataFrame, params: DecontaminateParams, max_chars: int) -> DataFrame:
     """Benchmark items with ``norm_hash``, ``item_ngrams`` (count) and ``ngrams`` (hash + text, for the audit)."""
-    return _ngram_frame(items, "question", params, max_chars, with_text=True).withColumn(
+    return _ngram_frame(items, "question", params, max_chars).withColumn(
         "item_ngrams", F.size("ngrams")
     )
 
