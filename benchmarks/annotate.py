@@ -34,8 +34,15 @@ from sftmix.transforms.raw_records import candidate_id
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import WORK, demo_config, peak_rss_gb, report  # noqa: E402
 
-SCORED = ("mixed_language", "code_block", "long_paragraph", "repetition", "truncated", "malformed_think",
-          "empty_answer")
+SCORED = (
+    "mixed_language",
+    "code_block",
+    "long_paragraph",
+    "repetition",
+    "truncated",
+    "malformed_think",
+    "empty_answer",
+)
 
 
 def floor_seconds(texts: list[str]) -> tuple[float, float]:
@@ -83,8 +90,11 @@ def quality(lake: Path, demo: Path) -> dict[str, dict[str, float]]:
         tp = sum(1 for k, t in truth.items() if reason in t and reason in predicted[k])
         fp = sum(1 for k, t in truth.items() if reason not in t and reason in predicted[k])
         fn = sum(1 for k, t in truth.items() if reason in t and reason not in predicted[k])
-        figures[reason] = {"precision": round(tp / max(1, tp + fp), 4), "recall": round(tp / max(1, tp + fn), 4),
-                           "positives": tp + fn}
+        figures[reason] = {
+            "precision": round(tp / max(1, tp + fp), 4),
+            "recall": round(tp / max(1, tp + fn), 4),
+            "positives": tp + fn,
+        }
     return figures
 
 
@@ -100,8 +110,12 @@ def main() -> None:
     if fresh:
         shutil.rmtree(demo, ignore_errors=True)
         shutil.rmtree(lake, ignore_errors=True)
-        params = DemoParams(reasoning_prompts=args.candidates * 4 // 25, candidates_per_prompt=5,
-                            non_reasoning_records=args.candidates // 5, compress=False)
+        params = DemoParams(
+            reasoning_prompts=args.candidates * 4 // 25,
+            candidates_per_prompt=5,
+            non_reasoning_records=args.candidates // 5,
+            compress=False,
+        )
         generate_demo_data(demo, params)
     conf = demo_config(demo, lake)
     raw = yaml.safe_load(conf.read_text())
@@ -118,38 +132,46 @@ def main() -> None:
         texts_table = DeltaTable(str(lake / "bronze" / "generations")).to_pyarrow_table(
             columns=["completion", "reasoning_content"]
         )
-        texts = [(c or "") + "\n" + (r or "") for c, r in zip(
-            texts_table.column("completion").to_pylist(), texts_table.column("reasoning_content").to_pylist(),
-            strict=True)]
+        texts = [
+            (c or "") + "\n" + (r or "")
+            for c, r in zip(
+                texts_table.column("completion").to_pylist(),
+                texts_table.column("reasoning_content").to_pylist(),
+                strict=True,
+            )
+        ]
         text_mb = sum(len(t.encode()) for t in texts) / 1e6
         rows = len(texts)
         cores = max(1, process_pool.pool_size())
         # warm the pool and the model: a stage runs long enough that start-up does not count
         rt.spark.createDataFrame(bronze.limit(50).collect(), bronze.schema).transform(
-            annotate_candidates, params).count()
+            annotate_candidates, params
+        ).count()
         started, cpu = time.perf_counter(), cpu_seconds()
         decided = bronze.transform(annotate_candidates, params).transform(decide_annotate, params)
         rt.tables.write(decided, "silver.annotate_bench")
         annotate_s, annotate_cpu = time.perf_counter() - started, cpu_seconds() - cpu
         floor_s, floor_cpu = floor_seconds(texts)
-    figures.update({
-        "rows": rows,
-        "text_mb": round(text_mb, 1),
-        "annotate_seconds": round(annotate_s, 2),
-        "annotate_rows_per_s": round(rows / annotate_s, 1),
-        "annotate_mb_per_s": round(text_mb / annotate_s, 2),
-        "pool_workers": cores,
-        "annotate_cpu_seconds": round(annotate_cpu, 2),
-        "floor_seconds_one_process": round(floor_s, 2),
-        "floor_cpu_seconds": round(floor_cpu, 2),
-        "floor_rows_per_s": round(rows / floor_s, 1),
-        "floor_mb_per_s": round(text_mb / floor_s, 2),
-        # per core: CPU seconds annotate spent (engine + pool) against the one-process floor's CPU seconds
-        "per_core_ratio_to_floor": round(annotate_cpu / floor_cpu, 2),
-        "wall_ratio_to_floor_x_cores": round(annotate_s * cores / floor_s, 2),
-        "peak_rss_gb": round(peak_rss_gb(), 2),
-        "quality": quality(lake, demo),
-    })
+    figures.update(
+        {
+            "rows": rows,
+            "text_mb": round(text_mb, 1),
+            "annotate_seconds": round(annotate_s, 2),
+            "annotate_rows_per_s": round(rows / annotate_s, 1),
+            "annotate_mb_per_s": round(text_mb / annotate_s, 2),
+            "pool_workers": cores,
+            "annotate_cpu_seconds": round(annotate_cpu, 2),
+            "floor_seconds_one_process": round(floor_s, 2),
+            "floor_cpu_seconds": round(floor_cpu, 2),
+            "floor_rows_per_s": round(rows / floor_s, 1),
+            "floor_mb_per_s": round(text_mb / floor_s, 2),
+            # per core: CPU seconds annotate spent (engine + pool) against the one-process floor's CPU seconds
+            "per_core_ratio_to_floor": round(annotate_cpu / floor_cpu, 2),
+            "wall_ratio_to_floor_x_cores": round(annotate_s * cores / floor_s, 2),
+            "peak_rss_gb": round(peak_rss_gb(), 2),
+            "quality": quality(lake, demo),
+        }
+    )
     report("annotate", figures)
 
 

@@ -203,8 +203,10 @@ SENTENCES: dict[str, tuple[str, ...]] = {
 
 FOREIGN = ("fr", "de", "es", "pt", "it", "ru", "zh", "ja", "ko", "ar", "hi", "el")
 SHARES = (0.05, 0.07, 0.1, 0.15, 0.25, 0.4)
-COLUMNS = "candidate_id string, source string, kind string, domain string, language string, " \
-          "completion string, reasoning_content string, finish_reason string"
+COLUMNS = (
+    "candidate_id string, source string, kind string, domain string, language string, "
+    "completion string, reasoning_content string, finish_reason string"
+)
 
 # Math, code and numbers that must never read as another language.
 NOISE = (
@@ -226,8 +228,9 @@ def _joiner(lang: str) -> str:
     return "" if lang in ("zh", "ja") else " "
 
 
-def build_reasoning(rng: random.Random, pool: dict, target: str, share: float, mode: str,
-                    noise: bool = False) -> tuple[str, str | None, float]:
+def build_reasoning(
+    rng: random.Random, pool: dict, target: str, share: float, mode: str, noise: bool = False
+) -> tuple[str, str | None, float]:
     """Paragraphs of target sentences with foreign sentences at ``share`` of the characters."""
     paragraphs = []
     total = 0
@@ -264,10 +267,14 @@ def labeled_rows(pool: dict, rows: int, seed: int, targets: tuple[str, ...]) -> 
         target = targets[index % len(targets)]
         share = 0.0 if index % 2 == 0 else rng.choice(SHARES)
         noise = index % 4 == 0  # half of the clean rows carry LaTeX, code and numbers
-        text, foreign, actual = build_reasoning(rng, pool, target, share, rng.choice(("paragraph", "inline")), noise)
+        text, foreign, actual = build_reasoning(
+            rng, pool, target, share, rng.choice(("paragraph", "inline")), noise
+        )
         domain = "code" if noise else "math"  # the noise holds a fenced block: allowed in code
         completion = f"<think>\n{text}\n</think>\n\n{rng.choice(pool[target])}"
-        out.append((f"c{index}", "labeled", "reasoning", domain, target, completion, None, "stop", actual, foreign))
+        out.append(
+            (f"c{index}", "labeled", "reasoning", domain, target, completion, None, "stop", actual, foreign)
+        )
     return out
 
 
@@ -276,16 +283,24 @@ def score_mixed(runtime, rows: list[tuple]) -> dict:
     frame = rt.spark.createDataFrame([r[:8] for r in rows], COLUMNS)
     params = AnnotateParams()
     out = frame.transform(annotate_candidates, params).transform(decide_annotate, params)
-    predicted = {r.candidate_id: "mixed_language" in r.reject_reasons
-                 for r in out.select("candidate_id", "reject_reasons").collect()}
+    predicted = {
+        r.candidate_id: "mixed_language" in r.reject_reasons
+        for r in out.select("candidate_id", "reject_reasons").collect()
+    }
     truth = {r[0]: r[8] >= 0.05 for r in rows}
     tp = sum(1 for k, v in truth.items() if v and predicted[k])
     fp = [r for r in rows if not truth[r[0]] and predicted[r[0]]]
     fn = [r for r in rows if truth[r[0]] and not predicted[r[0]]]
     noisy_fp = [r for r in fp if r[3] == "code"]
-    return {"precision": tp / max(1, tp + len(fp)), "recall": tp / max(1, tp + len(fn)),
-            "fp": [(r[0], r[4]) for r in fp], "fn": [(r[0], r[4], r[9], round(r[8], 3)) for r in fn],
-            "noisy_fp": len(noisy_fp), "positives": sum(truth.values()), "rows": len(rows)}
+    return {
+        "precision": tp / max(1, tp + len(fp)),
+        "recall": tp / max(1, tp + len(fn)),
+        "fp": [(r[0], r[4]) for r in fp],
+        "fn": [(r[0], r[4], r[9], round(r[8], 3)) for r in fn],
+        "noisy_fp": len(noisy_fp),
+        "positives": sum(truth.values()),
+        "rows": len(rows),
+    }
 
 
 def test_mixed_language_precision_recall_on_embedded_sentences(runtime_factory) -> None:
@@ -305,7 +320,9 @@ def test_mixed_language_precision_recall_on_leipzig_file(runtime_factory) -> Non
             record = json.loads(line)
             if record["lang"] in FOREIGN + ("en", "nl", "pl", "tr", "sv", "vi", "uk"):
                 pool.setdefault(record["lang"], []).append(record["text"])
-    rows = labeled_rows(pool, rows=300, seed=5, targets=("en", "en", "en", "fr", "de", "es", "ru", "zh", "ja"))
+    rows = labeled_rows(
+        pool, rows=300, seed=5, targets=("en", "en", "en", "fr", "de", "es", "ru", "zh", "ja")
+    )
     figures = score_mixed(runtime_factory(), rows)
     assert figures["noisy_fp"] == 0, figures
     assert figures["precision"] >= 0.95, figures
@@ -330,7 +347,11 @@ def test_fasttext_predict_shapes_we_rely_on() -> None:
 
 def test_split_think_shapes() -> None:
     tagged = split_think("<think>\nstep one\n</think>\n\nThe answer is 4.")
-    assert (tagged.reasoning, tagged.answer, tagged.think_format) == ("step one", "The answer is 4.", "tagged")
+    assert (tagged.reasoning, tagged.answer, tagged.think_format) == (
+        "step one",
+        "The answer is 4.",
+        "tagged",
+    )
     assert split_think("no tags at all").think_format == "none"
     assert split_think("reasoning only</think>answer").think_format == "open_in_prompt"
     unclosed = split_think("<think>we ran out of tok")
@@ -338,8 +359,14 @@ def test_split_think_shapes() -> None:
     assert split_think("<think>a</think><think>b</think>c").think_format == "multiple"
     assert split_think("preface <think>a</think>b").think_format == "misplaced"
     separate = split_think("Final: 3", "I reason here")
-    assert (separate.reasoning, separate.answer, separate.think_format) == ("I reason here", "Final: 3", "separate")
-    sky = split_think("<|begin_of_thought|>x<|end_of_thought|>\n<|begin_of_solution|>\nAnswer 5\n<|end_of_solution|>")
+    assert (separate.reasoning, separate.answer, separate.think_format) == (
+        "I reason here",
+        "Final: 3",
+        "separate",
+    )
+    sky = split_think(
+        "<|begin_of_thought|>x<|end_of_thought|>\n<|begin_of_solution|>\nAnswer 5\n<|end_of_solution|>"
+    )
     assert (sky.reasoning, sky.answer, sky.think_format) == ("x", "Answer 5", "tagged")
     assert split_think(None).answer == ""
 
@@ -347,11 +374,16 @@ def test_split_think_shapes() -> None:
 def test_math_code_and_numbers_are_not_language() -> None:
     text = " ".join(NOISE) + "\n```python\nprint('bonjour le monde')\n```"
     clean = language.strip_non_language(text)
-    assert "frac" not in clean and "1234" not in clean and "count_pairs" not in clean and "bonjour" not in clean
+    assert (
+        "frac" not in clean and "1234" not in clean and "count_pairs" not in clean and "bonjour" not in clean
+    )
     ids = scripts.script_ids(scripts.code_points(language.strip_non_language("Then π r² with Δx and θ.")))
     assert scripts.histogram(ids) == {"Latin": 11}  # lone letters (π, Δ, θ, r, x) are symbols
     assert scripts.histogram(scripts.script_ids(scripts.code_points("Это 中文 ελληνικά"))) == {
-        "Cyrillic": 3, "Han": 2, "Greek": 8}
+        "Cyrillic": 3,
+        "Han": 2,
+        "Greek": 8,
+    }
 
 
 def test_code_detection_keeps_math_out() -> None:
@@ -359,9 +391,11 @@ def test_code_detection_keeps_math_out() -> None:
     assert code_blocks.find_code(math).blocks == []
     fenced = code_blocks.find_code("Check:\n```python\ndef f(x):\n    return x\n```\nDone.")
     assert fenced.fenced_blocks == 1 and fenced.language == "python"
-    indented = code_blocks.find_code("Compute:\n\n    def check(x):\n        return x * x\n\n    print(check(3))\n")
+    indented = code_blocks.find_code(
+        "Compute:\n\n    def check(x):\n        return x * x\n\n    print(check(3))\n"
+    )
     assert [b[2] for b in indented.blocks] == ["indented code, 3 lines"]
-    bare = code_blocks.find_code("#include <stdio.h>\nint main() {\n  printf(\"hi\");\n  return 0;\n}\n")
+    bare = code_blocks.find_code('#include <stdio.h>\nint main() {\n  printf("hi");\n  return 0;\n}\n')
     assert bare.blocks and bare.language == "cpp"
 
 
@@ -370,7 +404,9 @@ def test_repetition_finds_loops_not_prose() -> None:
     text = "We start with the setup of the problem and define every quantity.\n\n" + loop
     figures = repetition.measure(text, 10)
     assert figures.longest_chars > 1000 and figures.max_repeats >= 25
-    assert text[figures.start : figures.end].startswith("Wait") or text[figures.start : figures.end].startswith("let")
+    assert text[figures.start : figures.end].startswith("Wait") or text[
+        figures.start : figures.end
+    ].startswith("let")
     prose = " ".join(SENTENCES["en"])
     assert repetition.measure(prose, 10).longest_chars == 0
     cjk = repetition.measure("我们再算一遍这个和。" * 40, 10)
@@ -383,7 +419,11 @@ CLEAN = "\n\n".join(" ".join(SENTENCES["en"][i : i + 3]) for i in range(0, 12, 3
 LONG_PARAGRAPH = " ".join(SENTENCES["en"][12:])  # ~2,400 characters, no blank line (limit 2,000 below)
 LOOP = "\n\n".join(["Let me double check the value of the second term once more."] * 40)
 # 10 MB: mostly math, so the test pays for the size (Arrow, split, repetition) and not for 10 MB of LID.
-BIG = CLEAN + "\n\n" + "\n\n".join(f"$x_{{{i % 97}}} + y_{{{i % 89}}} = {i % 1013}$ " * 8 for i in range(55_000))
+BIG = (
+    CLEAN
+    + "\n\n"
+    + "\n\n".join(f"$x_{{{i % 97}}} + y_{{{i % 89}}} = {i % 1013}$ " * 8 for i in range(55_000))
+)
 
 
 def _think(reasoning: str, answer: str = "The answer is 12.") -> str:
@@ -392,31 +432,104 @@ def _think(reasoning: str, answer: str = "The answer is 12.") -> str:
 
 CASES: list[tuple[tuple, set[str]]] = [
     (("clean", "s", "reasoning", "math", "en", _think(CLEAN), None, "stop"), set()),
-    (("mixed", "s", "reasoning", "math", "en", _think(CLEAN + "\n\n" + " ".join(SENTENCES["zh"][:4])), None, "stop"),
-     {"mixed_language"}),
-    (("latin_pair", "s", "reasoning", "math", "en",
-      _think(CLEAN.replace("\n\n", " " + SENTENCES["fr"][0] + "\n\n", 2)), None, "stop"), {"mixed_language"}),
-    (("zh_target", "s", "reasoning", "math", "zh-CN", _think("\n\n".join(SENTENCES["zh"]), SENTENCES["zh"][0]),
-      None, "stop"), set()),
-    (("wrong_lang", "s", "reasoning", "math", "en", _think(CLEAN, SENTENCES["de"][0] + " " + SENTENCES["de"][1]),
-      None, "stop"), {"wrong_language"}),
+    (
+        (
+            "mixed",
+            "s",
+            "reasoning",
+            "math",
+            "en",
+            _think(CLEAN + "\n\n" + " ".join(SENTENCES["zh"][:4])),
+            None,
+            "stop",
+        ),
+        {"mixed_language"},
+    ),
+    (
+        (
+            "latin_pair",
+            "s",
+            "reasoning",
+            "math",
+            "en",
+            _think(CLEAN.replace("\n\n", " " + SENTENCES["fr"][0] + "\n\n", 2)),
+            None,
+            "stop",
+        ),
+        {"mixed_language"},
+    ),
+    (
+        (
+            "zh_target",
+            "s",
+            "reasoning",
+            "math",
+            "zh-CN",
+            _think("\n\n".join(SENTENCES["zh"]), SENTENCES["zh"][0]),
+            None,
+            "stop",
+        ),
+        set(),
+    ),
+    (
+        (
+            "wrong_lang",
+            "s",
+            "reasoning",
+            "math",
+            "en",
+            _think(CLEAN, SENTENCES["de"][0] + " " + SENTENCES["de"][1]),
+            None,
+            "stop",
+        ),
+        {"wrong_language"},
+    ),
     (("translation", "s", "non_reasoning", "translation", "en", SENTENCES["fr"][2], None, "stop"), set()),
-    (("code_in_math", "s", "reasoning", "math", "en", _think(CLEAN + "\n\n```python\nprint(sum(range(10)))\n```"),
-      None, "stop"), {"code_block"}),
-    (("code_in_code", "s", "reasoning", "code", "en", _think(CLEAN + "\n\n```python\nprint(sum(range(10)))\n```"),
-      None, "stop"), set()),
-    (("long_para", "s", "reasoning", "math", "en", _think(CLEAN + "\n\n" + LONG_PARAGRAPH), None, "stop"),
-     {"long_paragraph"}),
+    (
+        (
+            "code_in_math",
+            "s",
+            "reasoning",
+            "math",
+            "en",
+            _think(CLEAN + "\n\n```python\nprint(sum(range(10)))\n```"),
+            None,
+            "stop",
+        ),
+        {"code_block"},
+    ),
+    (
+        (
+            "code_in_code",
+            "s",
+            "reasoning",
+            "code",
+            "en",
+            _think(CLEAN + "\n\n```python\nprint(sum(range(10)))\n```"),
+            None,
+            "stop",
+        ),
+        set(),
+    ),
+    (
+        ("long_para", "s", "reasoning", "math", "en", _think(CLEAN + "\n\n" + LONG_PARAGRAPH), None, "stop"),
+        {"long_paragraph"},
+    ),
     (("loop", "s", "reasoning", "math", "en", _think(CLEAN + "\n\n" + LOOP), None, "stop"), {"repetition"}),
     (("truncated", "s", "reasoning", "math", "en", "<think>\n" + CLEAN, None, "length"), {"truncated"}),
     (("length_sep", "s", "reasoning", "stem", "en", "", CLEAN, "length"), {"truncated"}),
-    (("multiple", "s", "reasoning", "math", "en", _think(CLEAN) + "<think>more</think>x", None, "stop"),
-     {"malformed_think"}),
+    (
+        ("multiple", "s", "reasoning", "math", "en", _think(CLEAN) + "<think>more</think>x", None, "stop"),
+        {"malformed_think"},
+    ),
     (("no_think", "s", "reasoning", "math", "en", "The answer is 12.", None, "stop"), {"malformed_think"}),
     (("empty_answer", "s", "reasoning", "math", "en", _think(CLEAN, ""), None, "stop"), {"empty_answer"}),
     (("none", "s", "reasoning", "math", "en", None, None, None), {"malformed_think", "empty_answer"}),
     (("chat", "s", "non_reasoning", "writing", "en", SENTENCES["en"][3], None, "stop"), set()),
-    (("no_target", "s", "reasoning", "math", None, _think(" ".join(SENTENCES["ru"][:3])), None, "stop"), set()),
+    (
+        ("no_target", "s", "reasoning", "math", None, _think(" ".join(SENTENCES["ru"][:3])), None, "stop"),
+        set(),
+    ),
     (("big", "s", "reasoning", "math", "en", _think(BIG), None, "stop"), {"repetition", "too_long"}),
 ]
 
@@ -426,8 +539,10 @@ def _reference(params: AnnotateParams) -> dict[str, dict]:
     settings = signal_settings(params)
     items = [(row[5], row[6], row[4]) for row, _ in CASES]
     names = [name for name, _ in SIGNAL_FIELDS]
-    return {row[0]: dict(zip(names, values, strict=True))
-            for (row, _), values in zip(CASES, signals_for_rows(items, settings), strict=True)}
+    return {
+        row[0]: dict(zip(names, values, strict=True))
+        for (row, _), values in zip(CASES, signals_for_rows(items, settings), strict=True)
+    }
 
 
 def test_annotate_reasons_spans_and_same_signals_on_both_engines(runtime_factory) -> None:
@@ -452,9 +567,12 @@ def test_annotate_reasons_spans_and_same_signals_on_both_engines(runtime_factory
     mixed = rows["mixed"]
     (span,) = mixed["spans"]
     reasoning = mixed["reasoning"]
-    assert span["detail"].startswith("reasoning: paragraph 4, zh") and SENTENCES["zh"][0] in reasoning[span["start"]:span["end"]]
+    assert (
+        span["detail"].startswith("reasoning: paragraph 4, zh")
+        and SENTENCES["zh"][0] in reasoning[span["start"] : span["end"]]
+    )
     (code_span,) = rows["code_in_math"]["spans"]
-    assert rows["code_in_math"]["reasoning"][code_span["start"]:code_span["end"]].startswith("```python")
+    assert rows["code_in_math"]["reasoning"][code_span["start"] : code_span["end"]].startswith("```python")
     assert rows["big"]["reasoning_chars"] > 10_000_000
 
 
@@ -462,16 +580,25 @@ def test_decisions_read_signals_only_and_rerun_with_new_thresholds(runtime_facto
     rt = runtime_factory(annotate__long_paragraph__max_chars=2000)
     params = rt.config.annotate
     frame = rt.spark.createDataFrame([row for row, _ in CASES[:10]], COLUMNS)
-    rt.tables.write(frame.transform(annotate_candidates, params).transform(decide_annotate, params),
-                    "silver.candidates")
+    rt.tables.write(
+        frame.transform(annotate_candidates, params).transform(decide_annotate, params), "silver.candidates"
+    )
     annotated = rt.tables.read("silver.candidates")
     stored = annotated.drop("completion", "reasoning", "answer", "reasoning_content")  # no text at all
     again = stored.transform(decide_annotate, params)
-    first = {r.candidate_id: r.reject_reasons for r in annotated.select("candidate_id", "reject_reasons").collect()}
-    second = {r.candidate_id: r.reject_reasons for r in again.select("candidate_id", "reject_reasons").collect()}
+    first = {
+        r.candidate_id: r.reject_reasons for r in annotated.select("candidate_id", "reject_reasons").collect()
+    }
+    second = {
+        r.candidate_id: r.reject_reasons for r in again.select("candidate_id", "reject_reasons").collect()
+    }
     assert first == second  # idempotent: a re-decision replaces, never appends twice
-    looser = dataclasses.replace(params, long_paragraph=dataclasses.replace(params.long_paragraph, max_chars=100_000))
-    relaxed = stored.transform(decide_annotate, looser).select("candidate_id", "reject_reasons", "spans").collect()
+    looser = dataclasses.replace(
+        params, long_paragraph=dataclasses.replace(params.long_paragraph, max_chars=100_000)
+    )
+    relaxed = (
+        stored.transform(decide_annotate, looser).select("candidate_id", "reject_reasons", "spans").collect()
+    )
     got = {r.candidate_id: r.reject_reasons for r in relaxed}
     assert "long_paragraph" in first["long_para"] and "long_paragraph" not in got["long_para"]
     assert not [s for r in relaxed for s in r.spans if s.reason == "long_paragraph"]

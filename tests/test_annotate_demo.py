@@ -25,15 +25,28 @@ generator = pytest.importorskip("sftmix.jobs.demo.generator")
 
 SCORED = ("mixed_language", "code_block", "long_paragraph", "repetition", "truncated")
 # Below these the stage is broken; measured on this data: 1.0 for each (see README, annotate).
-MIN_PRECISION = {"mixed_language": 0.95, "code_block": 0.9, "long_paragraph": 0.9, "repetition": 0.9, "truncated": 0.9}
-MIN_RECALL = {"mixed_language": 0.95, "code_block": 0.9, "long_paragraph": 0.9, "repetition": 0.9, "truncated": 0.9}
+MIN_PRECISION = {
+    "mixed_language": 0.95,
+    "code_block": 0.9,
+    "long_paragraph": 0.9,
+    "repetition": 0.9,
+    "truncated": 0.9,
+}
+MIN_RECALL = {
+    "mixed_language": 0.95,
+    "code_block": 0.9,
+    "long_paragraph": 0.9,
+    "repetition": 0.9,
+    "truncated": 0.9,
+}
 
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("annotate-demo")
-    params = generator.DemoParams(reasoning_prompts=150, candidates_per_prompt=4, non_reasoning_records=60,
-                                  compress=False, seed=3)
+    params = generator.DemoParams(
+        reasoning_prompts=150, candidates_per_prompt=4, non_reasoning_records=60, compress=False, seed=3
+    )
     generator.generate_demo_data(out, params)
     return out
 
@@ -49,7 +62,9 @@ def demo_conf(demo: Path, where: Path) -> Path:
     return path
 
 
-def score(predicted: dict[str, set[str]], truth: dict[str, set[str]], reason: str) -> tuple[float, float, int]:
+def score(
+    predicted: dict[str, set[str]], truth: dict[str, set[str]], reason: str
+) -> tuple[float, float, int]:
     tp = sum(1 for k, t in truth.items() if reason in t and reason in predicted[k])
     fp = sum(1 for k, t in truth.items() if reason not in t and reason in predicted[k])
     fn = sum(1 for k, t in truth.items() if reason in t and reason not in predicted[k])
@@ -60,8 +75,10 @@ def test_annotate_recovers_planted_defects(runtime_factory, demo_dir: Path, tmp_
     rt = runtime_factory(conf=demo_conf(demo_dir, tmp_path))
     ingest(rt)
     params = rt.config.annotate
-    decided = rt.tables.read("bronze.generations").transform(annotate_candidates, params).transform(
-        decide_annotate, params
+    decided = (
+        rt.tables.read("bronze.generations")
+        .transform(annotate_candidates, params)
+        .transform(decide_annotate, params)
     )
     rows = decided.select("candidate_id", "source", "prompt_id", "reject_reasons").collect()
     predicted = {r.candidate_id: set(r.reject_reasons) for r in rows}

@@ -1,4 +1,4 @@
-"""Per-candidate text signals (``annotate_candidates``) and the reasons decided from them (``decide_annotate``).
+"""Per-candidate text signals (``annotate_candidates``) and the reasons decided from them.
 
 Signals are columns: the think/answer split, lengths, languages and scripts,
 code, paragraphs, repetition. They are measured once, by the Python work in
@@ -24,14 +24,28 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sftmix.transforms import process_pool
-from sftmix.transforms.candidate_signals import SIGNAL_FIELDS, SignalSettings, signals_for_rows, warm_up
+from sftmix.transforms.candidate_signals import (
+    SIGNAL_FIELDS,
+    SignalSettings,
+    error_signals,
+    text_signals_for_rows,
+    warm_up,
+)
 from sftmix.transforms.language import LanguageSettings
-from sftmix.transforms.think_split import DEFAULT_ANSWER_WRAPPERS, DEFAULT_THINK_TAGS
+from sftmix.transforms.think_split import DEFAULT_ANSWER_WRAPPERS, DEFAULT_THINK_TAGS, split_think
 
 # Reasons this module decides; a re-decision first removes exactly these.
 ANNOTATE_REASONS: tuple[str, ...] = (
-    "malformed_think", "truncated", "empty_answer", "mixed_language", "wrong_language", "code_block",
-    "long_paragraph", "repetition", "too_long", "too_short",
+    "malformed_think",
+    "truncated",
+    "empty_answer",
+    "mixed_language",
+    "wrong_language",
+    "code_block",
+    "long_paragraph",
+    "repetition",
+    "too_long",
+    "too_short",
 )
 
 
@@ -85,7 +99,9 @@ class LengthParams:
 
 @dataclass(frozen=True)
 class ThinkParams:
-    tags: list[list[str]] = field(default_factory=lambda: [list(pair) for pair in DEFAULT_THINK_TAGS])  # signal
+    tags: list[list[str]] = field(
+        default_factory=lambda: [list(pair) for pair in DEFAULT_THINK_TAGS]
+    )  # signal
     answer_wrappers: list[list[str]] = field(  # signal
         default_factory=lambda: [list(pair) for pair in DEFAULT_ANSWER_WRAPPERS]
     )
@@ -107,7 +123,10 @@ class DomainPolicy:
 
 def _default_domains() -> dict[str, DomainPolicy]:
     # Code is the point of the code domain; a translation's answer may quote the source language.
-    return {"code": DomainPolicy(allow_code=True), "translation": DomainPolicy(answer_language="record_target")}
+    return {
+        "code": DomainPolicy(allow_code=True),
+        "translation": DomainPolicy(answer_language="record_target"),
+    }
 
 
 @dataclass(frozen=True)
@@ -141,7 +160,9 @@ _SPARK_TYPES: dict[str, T.DataType] = {
     ),
     "spans": T.ArrayType(SPAN_TYPE),
 }
-_ARROW_SPAN = pa.struct([("reason", pa.string()), ("start", pa.int32()), ("end", pa.int32()), ("detail", pa.string())])
+_ARROW_SPAN = pa.struct(
+    [("reason", pa.string()), ("start", pa.int32()), ("end", pa.int32()), ("detail", pa.string())]
+)
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
     "int": pa.int32(),
@@ -151,6 +172,13 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "spans": pa.list_(_ARROW_SPAN),
 }
 SIGNAL_SCHEMA = T.StructType([T.StructField(name, _SPARK_TYPES[kind]) for name, kind in SIGNAL_FIELDS])
+
+
+def decision_columns() -> list[str]:
+    """Every column ``decide_annotate`` reads (and the keys around them): no text column among them."""
+    keys = ["candidate_id", "source", "prompt_id", "kind", "domain", "finish_reason", "target_from_record"]
+    signals = [name for name, _ in SIGNAL_FIELDS if name not in ("reasoning", "answer")]
+    return keys + signals + ["reject_reasons", "spans"]
 
 
 def signal_settings(params: AnnotateParams) -> SignalSettings:
@@ -167,50 +195,66 @@ def signal_settings(params: AnnotateParams) -> SignalSettings:
 def annotate_candidates(df: DataFrame, params: AnnotateParams) -> DataFrame:
     """Every signal column, plus empty ``reject_reasons`` and ``spans`` for the decisions to fill."""
     signal_names = {name for name, _ in SIGNAL_FIELDS}
-    df = df.drop(*[c for c in df.columns if c in signal_names | {"reject_reasons", "spans", "target_from_record"}])
+    df = df.drop(
+        *[c for c in df.columns if c in signal_names | {"reject_reasons", "spans", "target_from_record"}]
+    )
     for needed in ("completion", "reasoning_content", "language"):
         if needed not in df.columns:
             df = df.withColumn(needed, F.lit(None).cast("string"))
     key = params.language.record_target_key
-    record_target = (F.get_json_object(F.col("metadata"), f"$.{key}") if key and "metadata" in df.columns
-                     else F.lit(None).cast("string"))
+    record_target = (
+        F.get_json_object(F.col("metadata"), f"$.{key}")
+        if key and "metadata" in df.columns
+        else F.lit(None).cast("string")
+    )
     df = df.withColumn("target_from_record", record_target.isNotNull()).withColumn(
         "_target", F.coalesce(record_target, F.col("language"))
     )
     positions = tuple(df.columns.index(c) for c in ("completion", "reasoning_content", "_target"))
     out_schema = T.StructType(list(df.schema.fields) + list(SIGNAL_SCHEMA.fields))
-    work = functools.partial(_annotate_batches, settings=signal_settings(params), positions=positions,
-                             chunk_chars=params.chunk_chars)
+    work = functools.partial(
+        _annotate_batches,
+        settings=signal_settings(params),
+        positions=positions,
+        chunk_chars=params.chunk_chars,
+    )
     annotated = df.mapInArrow(work, out_schema).drop("_target")
     no_spans = F.filter(F.col("signal_spans"), lambda s: F.lit(False))  # a typed empty array on both engines
-    return annotated.withColumn("reject_reasons", F.array().cast("array<string>")).withColumn("spans", no_spans)
+    return annotated.withColumn("reject_reasons", F.array().cast("array<string>")).withColumn(
+        "spans", no_spans
+    )
 
 
 def _annotate_batches(
-    batches: Iterator[pa.RecordBatch], settings: SignalSettings, positions: tuple[int, int, int], chunk_chars: int
+    batches: Iterator[pa.RecordBatch],
+    settings: SignalSettings,
+    positions: tuple[int, int, int],
+    chunk_chars: int,
 ) -> Iterator[pa.RecordBatch]:
-    work = functools.partial(signals_for_rows, settings=settings)
+    work = functools.partial(text_signals_for_rows, settings=settings)
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        columns = [batch.column(i).to_pylist() for i in positions]
-        items = list(zip(*columns, strict=True))
-        text_chars = sum(len(c or "") + len(r or "") for c, r, _ in items)
+        completions, reasonings, targets = (batch.column(i).to_pylist() for i in positions)
+        splits = [
+            split_think(c, r, settings.think_tags, settings.answer_wrappers)
+            for c, r in zip(completions, reasonings, strict=True)
+        ]
+        items = [(s.reasoning, s.answer, t) for s, t in zip(splits, targets, strict=True)]
+        text_chars = sum(len(r) + len(a) for r, a, _ in items)
         chunk_size = max(8, min(2000, int(chunk_chars / max(1, text_chars / len(items)))))
         results = process_pool.map_chunks(work, items, initializer=warm_up, chunk_size=chunk_size)
-        rows = [r if r is not None else _timed_out(items[i][0]) for i, r in enumerate(results)]
+        rows = [
+            (s.reasoning, s.answer, s.think_format, s.think_blocks)
+            + (r if r is not None else error_signals("timeout"))
+            for s, r in zip(splits, results, strict=True)
+        ]
         arrays = [
             _to_arrow([row[index] for row in rows], kind) for index, (_, kind) in enumerate(SIGNAL_FIELDS)
         ]
         yield pa.RecordBatch.from_arrays(
             list(batch.columns) + arrays, names=list(batch.schema.names) + [name for name, _ in SIGNAL_FIELDS]
         )
-
-
-def _timed_out(completion: str | None) -> tuple:
-    values: list = [None] * len(SIGNAL_FIELDS)
-    values[0], values[1], values[-1] = "", completion or "", "timeout"
-    return tuple(values)
 
 
 def _to_arrow(values: list, kind: str) -> pa.Array:
@@ -232,19 +276,34 @@ def _domain_in(names: list[str]) -> Column:
 
 def annotate_conditions(params: AnnotateParams) -> list[tuple[str, Column]]:
     """(reason, condition) for every annotate reason, read from signal columns only."""
-    lang, code, para, rep, lengths = params.language, params.code, params.long_paragraph, params.repetition, params.lengths
+    lang, code, para, rep, lengths = (
+        params.language,
+        params.code,
+        params.long_paragraph,
+        params.repetition,
+        params.lengths,
+    )
     allows_code = _domain_in(sorted(d for d, p in params.domains.items() if p.allow_code))
-    skip_reasoning_lang = _domain_in(sorted(d for d, p in params.domains.items() if not p.check_reasoning_language))
-    answer_policy = {kind: _domain_in(sorted(d for d, p in params.domains.items() if p.answer_language == kind))
-                     for kind in ("record_target", "skip")}
+    skip_reasoning_lang = _domain_in(
+        sorted(d for d, p in params.domains.items() if not p.check_reasoning_language)
+    )
+    answer_policy = {
+        kind: _domain_in(sorted(d for d, p in params.domains.items() if p.answer_language == kind))
+        for kind in ("record_target", "skip")
+    }
     judge_answer_language = ~answer_policy["skip"] & (
         ~answer_policy["record_target"] | F.coalesce(F.col("target_from_record"), F.lit(False))
     )
     check_answer_mixing = ~answer_policy["skip"] & ~answer_policy["record_target"]
-    needs_think = (F.col("kind").isin(list(params.think.required_for_kinds)) if params.think.required_for_kinds
-                   else F.lit(False))
+    needs_think = (
+        F.col("kind").isin(list(params.think.required_for_kinds))
+        if params.think.required_for_kinds
+        else F.lit(False)
+    )
     fmt = F.col("think_format")
-    bad_formats = ["multiple", "misplaced"] + ([] if params.think.accept_open_in_prompt else ["open_in_prompt"])
+    bad_formats = ["multiple", "misplaced"] + (
+        [] if params.think.accept_open_in_prompt else ["open_in_prompt"]
+    )
     truncated = (F.col("finish_reason") == "length") | (fmt == "unclosed")
     judged_answer = F.col("answer_letters") >= lang.answer_min_letters
     reasoning_mixed = (F.col("reasoning_foreign_share") > lang.mixed_share) | (
@@ -253,8 +312,13 @@ def annotate_conditions(params: AnnotateParams) -> list[tuple[str, Column]]:
     answer_share = F.greatest(F.col("answer_foreign_share"), F.col("answer_script_share"))
     wrong_answer = judged_answer & (answer_share >= lang.answer_wrong_share)
     # Mixing within an answer mostly in the target language; a wholly foreign answer is wrong_language.
-    answer_mixed = judged_answer & (answer_share < lang.answer_wrong_share) & (
-        (F.col("answer_foreign_share") > lang.mixed_share) | (F.col("answer_script_share") > lang.script_share)
+    answer_mixed = (
+        judged_answer
+        & (answer_share < lang.answer_wrong_share)
+        & (
+            (F.col("answer_foreign_share") > lang.mixed_share)
+            | (F.col("answer_script_share") > lang.script_share)
+        )
     )
     has_reasoning = F.col("reasoning_letters") > 0
     repeated = (F.col("longest_repeat_chars") > rep.max_repeated_chars) | (
@@ -266,20 +330,34 @@ def annotate_conditions(params: AnnotateParams) -> list[tuple[str, Column]]:
     if para.max_tokens is not None:
         long_paragraph = long_paragraph | (F.col("longest_paragraph_tokens") > para.max_tokens)
     too_short = F.col("answer_tokens") < lengths.min_answer_tokens
-    too_short = too_short | (needs_think & (F.col("reasoning_chars") > 0)
-                             & (F.col("reasoning_tokens") < lengths.min_reasoning_tokens))
+    too_short = too_short | (
+        needs_think
+        & (F.col("reasoning_chars") > 0)
+        & (F.col("reasoning_tokens") < lengths.min_reasoning_tokens)
+    )
     return [
-        ("malformed_think", fmt.isin(*bad_formats)
-         | (needs_think & (F.col("reasoning_chars") == 0) & (fmt != "unclosed"))),
+        (
+            "malformed_think",
+            fmt.isin(*bad_formats) | (needs_think & (F.col("reasoning_chars") == 0) & (fmt != "unclosed")),
+        ),
         ("truncated", truncated),
         # A truncated generation never reached its answer: that is `truncated`, not also `empty_answer`.
         ("empty_answer", (F.col("answer_chars") == 0) & ~F.coalesce(truncated, F.lit(False))),
-        ("mixed_language", (~skip_reasoning_lang & has_reasoning & reasoning_mixed)
-         | (check_answer_mixing & F.coalesce(answer_mixed, F.lit(False)))),
+        (
+            "mixed_language",
+            (~skip_reasoning_lang & has_reasoning & reasoning_mixed)
+            | (check_answer_mixing & F.coalesce(answer_mixed, F.lit(False))),
+        ),
         ("wrong_language", judge_answer_language & wrong_answer),
-        ("code_block", ~allows_code & ((F.col("code_blocks") > code.max_fenced_blocks)
-                                       | (F.col("unfenced_code_blocks") > code.max_unfenced_blocks)
-                                       | (F.col("code_line_share") > code.max_code_line_share))),
+        (
+            "code_block",
+            ~allows_code
+            & (
+                (F.col("code_blocks") > code.max_fenced_blocks)
+                | (F.col("unfenced_code_blocks") > code.max_unfenced_blocks)
+                | (F.col("code_line_share") > code.max_code_line_share)
+            ),
+        ),
         ("long_paragraph", long_paragraph),
         ("repetition", repeated),
         ("too_long", (F.col("reasoning_tokens") + F.col("answer_tokens")) > lengths.max_total_tokens),
@@ -288,18 +366,28 @@ def annotate_conditions(params: AnnotateParams) -> list[tuple[str, Column]]:
 
 
 def decide_annotate(df: DataFrame, params: AnnotateParams) -> DataFrame:
-    """Append the annotate reasons that apply, and the spans they point at; idempotent (a what-if reruns it)."""
+    """Append the annotate reasons that apply and the spans they point at; idempotent (what-ifs rerun it)."""
     fired = F.array_compact(
-        F.array(*[F.when(F.coalesce(cond, F.lit(False)), F.lit(code)) for code, cond in annotate_conditions(params)])
+        F.array(
+            *[
+                F.when(F.coalesce(cond, F.lit(False)), F.lit(code))
+                for code, cond in annotate_conditions(params)
+            ]
+        )
     )
     ours = F.array(*[F.lit(r) for r in ANNOTATE_REASONS])
-    kept_reasons = F.filter(F.coalesce(F.col("reject_reasons"), F.array().cast("array<string>")),
-                            lambda r: ~F.array_contains(ours, r))
+    kept_reasons = F.filter(
+        F.coalesce(F.col("reject_reasons"), F.array().cast("array<string>")),
+        lambda r: ~F.array_contains(ours, r),
+    )
     kept_spans = F.filter(F.col("spans"), lambda s: ~F.array_contains(ours, s["reason"]))
     new_spans = F.filter(F.col("signal_spans"), lambda s: F.array_contains(F.col("_fired"), s["reason"]))
     return (
         df.withColumn("_fired", fired)
         .withColumn("reject_reasons", F.concat(kept_reasons, F.col("_fired")))
-        .withColumn("spans", F.concat(kept_spans, F.coalesce(new_spans, F.filter(F.col("spans"), lambda s: F.lit(False)))))
+        .withColumn(
+            "spans",
+            F.concat(kept_spans, F.coalesce(new_spans, F.filter(F.col("spans"), lambda s: F.lit(False)))),
+        )
         .drop("_fired")
     )

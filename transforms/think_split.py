@@ -46,7 +46,9 @@ def split_think(
         # Any think tag left in the content (a second block, a stray close) is malformed.
         blocks = max(sum(text.count(o) for o, _ in tags), sum(text.count(c) for _, c in tags))
         answer = _unwrap(text.strip(), answer_wrappers)
-        return ThinkSplit(reasoning_content.strip(), answer, "multiple" if blocks else "separate", 1 + blocks, -1)
+        return ThinkSplit(
+            reasoning_content.strip(), answer, "multiple" if blocks else "separate", 1 + blocks, -1
+        )
     open_tag, close_tag = next(((o, c) for o, c in tags if o in text or c in text), tags[0])
     opens, closes = text.count(open_tag), text.count(close_tag)
     first_open, first_close = text.find(open_tag), text.find(close_tag)
@@ -54,10 +56,15 @@ def split_think(
         return ThinkSplit("", _unwrap(text.strip(), answer_wrappers), "none", 0, 0)
     if opens == 0 and closes == 1:
         after = first_close + len(close_tag)
-        return ThinkSplit(text[:first_close].strip(), _unwrap(text[after:].strip(), answer_wrappers),
-                          "open_in_prompt", 1, after)
+        return ThinkSplit(
+            text[:first_close].strip(),
+            _unwrap(text[after:].strip(), answer_wrappers),
+            "open_in_prompt",
+            1,
+            after,
+        )
     if opens >= 1 and closes == 0:
-        return ThinkSplit(text[first_open + len(open_tag):].strip(), "", "unclosed", opens, len(text))
+        return ThinkSplit(text[first_open + len(open_tag) :].strip(), "", "unclosed", opens, len(text))
     if opens == 1 and closes == 1 and first_open < first_close:
         after = first_close + len(close_tag)
         reasoning = text[first_open + len(open_tag) : first_close].strip()
@@ -71,14 +78,19 @@ def split_think(
     if last_close < 0:
         return ThinkSplit(text[start:].strip(), "", think_format, opens, len(text))
     after = last_close + len(close_tag)
-    return ThinkSplit(text[start:last_close].strip(), _unwrap(text[after:].strip(), answer_wrappers),
-                      think_format, max(opens, closes), after)
+    return ThinkSplit(
+        text[start:last_close].strip(),
+        _unwrap(text[after:].strip(), answer_wrappers),
+        think_format,
+        max(opens, closes),
+        after,
+    )
 
 
 def _unwrap(answer: str, wrappers: tuple[tuple[str, str], ...]) -> str:
     for open_tag, close_tag in wrappers:
         if answer.startswith(open_tag):
-            answer = answer[len(open_tag):]
+            answer = answer[len(open_tag) :]
             answer = answer[: -len(close_tag)] if answer.endswith(close_tag) else answer
             return answer.strip()
     return answer
