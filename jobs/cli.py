@@ -16,7 +16,7 @@ import yaml
 
 from sftmix.jobs.ops import last_failed_run
 from sftmix.jobs.pipeline import STAGES, StageSelectionError, run_pipeline
-from sftmix.jobs.runtime.context import DEFAULT_CONF, Runtime, open_runtime, setup_logging
+from sftmix.jobs.runtime.context import DEFAULT_CONF, PROGRESS_SECONDS, Runtime, open_runtime, setup_logging
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -48,11 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument(
         "--resume", action="store_true", help="rerun the last failed run from its failed stage, same run id"
     )
+    _add_progress(run_parser)
 
     for stage in STAGES:
         stage_parser = commands.add_parser(stage, help=f"run the {stage} stage")
         _add_conf(stage_parser)
         stage_parser.add_argument("--run-id", default=None)
+        _add_progress(stage_parser)
 
     sql_parser = commands.add_parser("sql", help="run a SQL query over the tables, by logical name")
     _add_conf(sql_parser)
@@ -71,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--refresh-seconds", type=float, default=10.0, help="how often to register tables that appeared"
     )
 
+    whatif_parser = commands.add_parser(
+        "whatif", help="re-decide annotate reasons with other thresholds from stored signals (no model runs)"
+    )
+    _add_conf(whatif_parser)
+    whatif_parser.add_argument("changes", nargs="+", metavar="annotate.KEY=VALUE", help="thresholds to try")
+
     maintain_parser = commands.add_parser("maintain", help="compact and vacuum the Delta tables")
     _add_conf(maintain_parser)
     maintain_parser.add_argument(
@@ -82,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_conf(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conf", default=DEFAULT_CONF, help="config file (default: %(default)s)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+
+
+def _add_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress-every", type=float, default=PROGRESS_SECONDS, metavar="SECONDS",
+        help="log a 'still running' line this often during a stage (default: %(default)s)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
 
             print(write_report(rt, Path(args.out)).html)
             return 0
+        if args.command == "whatif":
+            from sftmix.jobs.whatif import print_whatif, run_whatif
+
+            changes = parse_overrides(args.changes)
+            print_whatif(run_whatif(rt, changes), changes)
+            return 0
         if args.command == "maintain":
             from sftmix.jobs.maintain import maintain
 
@@ -115,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(rt: Runtime, args: argparse.Namespace) -> int:
+    rt.progress_seconds = args.progress_every
     if args.command != "run":
         run_pipeline(rt, [args.command])
         return 0
