@@ -9,6 +9,12 @@ measured against: Math-Verify alone (parse + verify of every compared pair,
 one process, no cheap path, no cache). With /work/shared present it also
 judges NeMo-Skills' 150 real MATH generations and reports the agreement with
 their own `symbolic_correct` label.
+
+    .venv/bin/python benchmarks/verify.py --realdata
+
+runs the graded sources of conf/realdata.yaml (Sky-T1, Qwen2.5-Math, NeMo-Skills
+generations with each data set's own grader verdict), verifies them with that
+verdict hidden, and reports the agreement per source.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from pyspark.sql import functions as F
 from sftmix.jobs.demo.generator import DemoParams, generate_demo_data
 from sftmix.jobs.ingest import ingest
 from sftmix.jobs.runtime.context import open_runtime
+from sftmix.transforms.annotate import annotate_candidates
 from sftmix.transforms.answer_extraction import final_segment
 from sftmix.transforms.math_equivalence import MathSettings, judge_answers, verdict_cache
 from sftmix.transforms.verify import verify_candidates
@@ -71,14 +78,98 @@ def real_generations() -> dict[str, object]:
     }
 
 
+def realdata(args: argparse.Namespace) -> None:
+    """conf/realdata.yaml's graded sources (Sky-T1, Qwen2.5-Math, NeMo-Skills): verify with each source's own
+    grader verdict hidden, then compare with it."""
+    lake = WORK / f"verify-realdata-lake-{args.engine}"
+    if not args.keep:
+        shutil.rmtree(lake, ignore_errors=True)
+    overrides = {"storage.root": str(lake)}
+    if args.engine == "spark":
+        overrides.update({"engine.kind": "spark", "engine.master": "local[2]", "engine.udf_pool_size": 0})
+    with open_runtime(str(REPO / "conf" / "realdata.yaml"), overrides) as rt:
+        if not rt.tables.exists("bronze.generations"):
+            ingest(rt)
+        annotated = str(lake / "_annotated")
+        if not (args.keep and Path(annotated).exists()):
+            # The answer as the pipeline sees it: annotate's think split (Sky-T1's solution wrappers too).
+            rt.tables.read("bronze.generations").where(
+                F.col("external_verdict").isNotNull() & F.col("reference_answer").isNotNull()
+            ).transform(annotate_candidates, rt.config.annotate).write.mode("overwrite").parquet(annotated)
+        graded = rt.spark.read.parquet(annotated).withColumnRenamed("external_verdict", "grader_verdict")
+        rows = graded.count()
+        verdict_cache().clear()
+        out = str(lake / "_verify_bench")
+        started = time.perf_counter()
+        graded.transform(verify_candidates, rt.config.verify).select(
+            "source", "grader_verdict", "verdict", "verify_path", "extraction_method"
+        ).write.mode("overwrite").parquet(out)
+        seconds = time.perf_counter() - started
+        result = rt.spark.read.parquet(out)
+        grader_correct = F.col("grader_verdict").isin("correct", "true", "1")
+        per_source = result.groupBy("source").agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.avg(((F.col("verdict") == "correct") == grader_correct).cast("double")).alias("agreement"),
+            F.sum(((F.col("verdict") == "correct") & ~grader_correct).cast("long")).alias(
+                "we_correct_grader_not"
+            ),
+            F.sum(((F.col("verdict") != "correct") & grader_correct).cast("long")).alias(
+                "grader_correct_we_not"
+            ),
+        )
+        sources = {r["source"]: {k: r[k] for k in r.asDict() if k != "source"} for r in per_source.collect()}
+        per_method = {
+            str(r["extraction_method"]): {"rows": r["rows"], "agreement": round(r["agreement"], 4)}
+            for r in result.groupBy("extraction_method")
+            .agg(
+                F.count(F.lit(1)).alias("rows"),
+                F.avg(((F.col("verdict") == "correct") == grader_correct).cast("double")).alias("agreement"),
+            )
+            .collect()
+        }
+        paths = {
+            r["verify_path"]: r["n"]
+            for r in result.groupBy("verify_path").agg(F.count(F.lit(1)).alias("n")).collect()
+        }
+        agree = result.agg(
+            F.avg(((F.col("verdict") == "correct") == grader_correct).cast("double"))
+        ).collect()[0][0]
+    sent = paths.get("cache", 0) + paths.get("math_verify", 0)
+    report(
+        f"verify-realdata-{args.engine}",
+        {
+            "engine": args.engine,
+            "graded_candidates": rows,
+            "verify_s": round(seconds, 2),
+            "rows_per_s": round(rows / seconds, 1),
+            "path_shares": {
+                p: round(n / rows, 3) for p, n in sorted(paths.items(), key=lambda kv: str(kv[0]))
+            },
+            "cache_hit_rate": round(paths.get("cache", 0) / sent, 3) if sent else None,
+            "agreement_with_source_graders": round(agree, 4),
+            "per_extraction_method": per_method,
+            "per_source": {
+                k: {**v, "agreement": round(v["agreement"], 4)} for k, v in sorted(sources.items())
+            },
+            "peak_rss_gb": round(peak_rss_gb(), 2),
+        },
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--realdata", action="store_true", help="graded real generations (conf/realdata.yaml)"
+    )
     parser.add_argument("--prompts", type=int, default=2000, help="reasoning prompts in the demo data")
     parser.add_argument("--samples", type=int, default=8, help="candidates per prompt")
     parser.add_argument("--engine", choices=["local", "spark"], default="local")
     parser.add_argument("--floor-pairs", type=int, default=1000, help="pairs timed for the Math-Verify floor")
     parser.add_argument("--keep", action="store_true", help="reuse demo data and bronze from an earlier run")
     args = parser.parse_args()
+    if args.realdata:
+        realdata(args)
+        return
 
     demo = WORK / f"verify-demo-{args.prompts}x{args.samples}"
     lake = WORK / f"verify-lake-{args.engine}-{args.prompts}x{args.samples}"

@@ -372,6 +372,8 @@ def _judge_cheaply(
         verdict = "correct" if found is not None and found.answer == expected else "incorrect"
         return _outcome(found, verdict, "choice"), None
     found = extract_final_answer(answer)
+    if found is not None and found.method == "phrase" and kind == "math" and _only_words(found.answer):
+        found = None  # "our answer is correct": a word where a math answer belongs; Math-Verify scans instead
     if kind == "text":
         expected = text_key(reference)
         equal = (found is not None and text_key(found.answer) == expected) or text_key(answer) == expected
@@ -390,6 +392,11 @@ def _judge_cheaply(
         return _outcome(found, "correct" if equal else "incorrect", verifier), None
     answer_key = light_normalize(found.answer)
     return None, (("expr", answer_key, light_normalize(reference)), answer_key, found)
+
+
+def _only_words(text: str) -> bool:
+    cleaned = unwrap_text(strip_math_delimiters(text)).strip()
+    return bool(_TEXT_REFERENCE.fullmatch(cleaned)) and reference_kind(cleaned) == "text"
 
 
 def reference_answer(reference: str) -> str:
