@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 from pyspark.sql import types as T
 
+from sftmix.transforms import process_pool
 from sftmix.transforms.answer_extraction import extract_choice, extract_final_answer, final_segment
 from sftmix.transforms.math_equivalence import MathSettings, judge_answers, reference_kind, verdict_cache
 from sftmix.transforms.verify import VerifyParams, decide_verification, verify_candidates
@@ -129,6 +130,23 @@ def test_math_verify_timeout_is_an_error_not_a_hang() -> None:
     outcome = judge_answers([r"\boxed{5}"], [r"2^{10^{10}}"], MathSettings(timeout_s=1))[0]
     assert outcome.verdict == "error" and outcome.verifier == "math_verify"
     assert time.perf_counter() - started < 30
+
+
+def test_pool_chunk_that_never_answers_is_an_error() -> None:
+    """The parent's bound: a worker stuck past chunk_timeout_s (Math-Verify's own alarm set far later)."""
+    previous = process_pool.pool_size()
+    process_pool.configure(1)
+    try:
+        verdict_cache().clear()
+        warm = judge_answers([r"\boxed{\frac{2}{4}}"], ["0.5"], MathSettings(chunk_timeout_s=300))[0]
+        assert (warm.verdict, warm.path) == ("correct", "math_verify")  # the pool is up and answering
+        started = time.perf_counter()
+        stuck = judge_answers([r"\boxed{5}"], [r"2^{10^{10}}"], MathSettings(timeout_s=120, chunk_timeout_s=3))
+        assert stuck[0].verdict == "error"
+        assert time.perf_counter() - started < 60
+    finally:
+        process_pool.shutdown()
+        process_pool.configure(previous)
 
 
 CANDIDATE_SCHEMA = T.StructType(
