@@ -13,13 +13,16 @@ import json
 import random
 
 import pytest
+from pyspark.sql import functions as F
 
+from sftmix.jobs.whatif import print_whatif, run_whatif, whatif_config
 from sftmix.transforms import code_blocks, language, repetition, scripts
 from sftmix.transforms.annotate import (
     ANNOTATE_REASONS,
     AnnotateParams,
     annotate_candidates,
     decide_annotate,
+    decision_columns,
     signal_settings,
 )
 from sftmix.transforms.candidate_signals import SIGNAL_FIELDS, signals_for_rows
@@ -27,6 +30,7 @@ from sftmix.transforms.think_split import split_think
 
 from .conftest import SHARED
 
+TEXT_COLUMNS = {"completion", "reasoning_content", "reasoning", "answer", "prompt", "messages"}
 SENTENCE_FILE = SHARED / "realdata" / "pemistahl_lingua-py" / "language_testdata_sentences.jsonl"
 
 # Real sentences from the Leipzig corpora (lingua-py language-testdata, Apache-2.0), picked by seeded shuffle.
@@ -576,30 +580,56 @@ def test_annotate_reasons_spans_and_same_signals_on_both_engines(runtime_factory
     assert rows["big"]["reasoning_chars"] > 10_000_000
 
 
-def test_decisions_read_signals_only_and_rerun_with_new_thresholds(runtime_factory) -> None:
+def test_decisions_and_whatif_read_signals_only(runtime_factory, monkeypatch, capsys) -> None:
     rt = runtime_factory(annotate__long_paragraph__max_chars=2000)
     params = rt.config.annotate
-    frame = rt.spark.createDataFrame([row for row, _ in CASES[:10]], COLUMNS)
-    rt.tables.write(
-        frame.transform(annotate_candidates, params).transform(decide_annotate, params), "silver.candidates"
-    )
-    annotated = rt.tables.read("silver.candidates")
-    stored = annotated.drop("completion", "reasoning", "answer", "reasoning_content")  # no text at all
-    again = stored.transform(decide_annotate, params)
+    rows = [row for row, _ in CASES if row[0] != "big"]
+    frame = rt.spark.createDataFrame(rows, COLUMNS).withColumn("prompt_id", F.col("candidate_id"))
+    decided = frame.transform(annotate_candidates, params).transform(decide_annotate, params)
+    # Stored without any text column: what is not there cannot be read.
+    assert not TEXT_COLUMNS & set(decision_columns())
+    rt.tables.write(decided.select(*decision_columns()), "silver.candidates")
+
+    def no_model(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a decision must not run a model")
+
+    monkeypatch.setattr(language, "load_model", no_model)
+    monkeypatch.setattr(language, "identify", no_model)
+    stored = rt.tables.read("silver.candidates")
     first = {
-        r.candidate_id: r.reject_reasons for r in annotated.select("candidate_id", "reject_reasons").collect()
+        r.candidate_id: r.reject_reasons for r in stored.select("candidate_id", "reject_reasons").collect()
     }
-    second = {
-        r.candidate_id: r.reject_reasons for r in again.select("candidate_id", "reject_reasons").collect()
-    }
-    assert first == second  # idempotent: a re-decision replaces, never appends twice
+    again = (
+        stored.transform(decide_annotate, params).select("candidate_id", "reject_reasons", "spans").collect()
+    )
+    assert first == {r.candidate_id: r.reject_reasons for r in again}  # idempotent: replaces, never appends
     looser = dataclasses.replace(
         params, long_paragraph=dataclasses.replace(params.long_paragraph, max_chars=100_000)
     )
     relaxed = (
         stored.transform(decide_annotate, looser).select("candidate_id", "reject_reasons", "spans").collect()
     )
-    got = {r.candidate_id: r.reject_reasons for r in relaxed}
-    assert "long_paragraph" in first["long_para"] and "long_paragraph" not in got["long_para"]
+    assert "long_paragraph" in first["long_para"]
+    assert "long_paragraph" not in {r.candidate_id: r.reject_reasons for r in relaxed}["long_para"]
     assert not [s for r in relaxed for s in r.spans if s.reason == "long_paragraph"]
     assert set(ANNOTATE_REASONS) >= {r for v in first.values() for r in v}
+
+    changes = {
+        "annotate.long_paragraph.max_chars": 100_000,
+        "annotate.repetition.max_repeated_chars": 10**6,
+        "annotate.repetition.max_duplicate_share": 1.0,
+    }
+    strata = {(r["kind"], r["domain"]): r for r in run_whatif(rt, changes)}
+    math = strata[("reasoning", "math")]
+    assert (math["restored"], math["newly_dropped"]) == (2, 0)  # long_para and loop come back
+    assert math["kept_after"] == math["kept_now"] + 2 and math["prompts_after"] == math["kept_after"]
+    stricter = run_whatif(rt, {"annotate.lengths.min_reasoning_tokens": 10**6})
+    assert sum(r["newly_dropped"] for r in stricter) == sum(
+        r["kept_now"] for r in stricter if r["kind"] == "reasoning"
+    )
+    print_whatif(list(strata.values()), changes)
+    assert "newly_dropped" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        whatif_config(rt.config, {"mix.total": 5})
+    with pytest.raises(Exception, match="unknown key"):
+        whatif_config(rt.config, {"annotate.language.mixed_sharee": 0.1})
