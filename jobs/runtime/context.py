@@ -71,6 +71,7 @@ class Runtime:
     tables: Tables
     run_id: str
     progress_seconds: float = PROGRESS_SECONDS
+    _stage: str = ""
     _phase: str = ""
 
     @property
@@ -80,7 +81,7 @@ class Runtime:
     def progress(self, phase: str) -> None:
         """Name what the running stage does now; the heartbeat line shows it."""
         self._phase = phase
-        log.info("  %s", phase)
+        log.info("%s: %s", self._stage or "stage", phase)
 
     def run_stages(self, stages: list[tuple[str, StageBody]]) -> dict[str, StageResult]:
         """Run stages in order under one run id, bracketed by ``ops.runs`` rows (start, then end).
@@ -135,7 +136,7 @@ class Runtime:
     def run_stage(self, stage: str, body: StageBody) -> StageResult:
         """Run ``body(self)``, log one line, and append the figures to ops.stage_metrics."""
         log.info("%s: started (run %s)", stage, self.run_id)
-        self._phase = ""
+        self._stage, self._phase = stage, ""
         started = time.perf_counter()
         done = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(stage, started, done), daemon=True)
