@@ -29,11 +29,9 @@ setup(
         "sftmix.conf": "conf",
     },
     package_data={"sftmix.conf": ["*.yaml"]},
+    # The engine packages are an extra: on Databricks or a cluster the runtime brings Spark, and a
+    # wheel that required pyspark would install a second one beside it.
     install_requires=[
-        # Sail 0.7 refuses pyspark 4.3; delta-spark 4.4 allows <= 4.2: 4.1.x is the tested range.
-        "pyspark[connect]>=4.1,<4.2",
-        "pysail>=0.7.2,<0.8",
-        "delta-spark>=4.0,<4.5",
         "deltalake>=1.0,<2",
         "pandas>=2.2,<4",
         "pyarrow>=16,<27",
@@ -48,7 +46,15 @@ setup(
         "xxhash>=3,<5",
         "matplotlib>=3.8,<4",
     ],
-    extras_require={"dev": ["pytest>=8", "ruff>=0.6"]},
+    extras_require={
+        "local": [
+            # Sail 0.7 refuses pyspark 4.3; delta-spark 4.4 allows <= 4.2: 4.1.x is the tested range.
+            "pyspark[connect]>=4.1,<4.2",
+            "pysail>=0.7.2,<0.8",
+            "delta-spark>=4.0,<4.5",
+        ],
+        "dev": ["pytest>=8", "ruff>=0.6"],
+    },
     entry_points={
         "console_scripts": [
             "sftmix=sftmix.jobs.cli:main",
