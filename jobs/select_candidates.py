@@ -22,6 +22,9 @@ from sftmix.transforms.selection import (
     selected_candidates,
 )
 
+# Totals the stage reports, summed over the groups of its one silver.prompts aggregate.
+SUMMED = ("prompts", "candidates", "eligible", "selected")
+
 
 def select(rt: Runtime) -> StageResult:
     params = rt.config.select
@@ -36,41 +39,36 @@ def select(rt: Runtime) -> StageResult:
         prompts = tables.read("silver.prompts")
         # Dedup (a later stage) rewrites this table from silver.prompts and silver.prompt_status.
         tables.write(rl_prompt_pool(prompts, params), "gold.rl_prompts")
-        figures = ranked.agg(
-            F.count(F.lit(1)).alias("candidates"),
-            F.sum(F.col("eligible").cast("long")).alias("eligible"),
-            F.sum(F.col("selected").cast("long")).alias("selected"),
-        ).collect()[0]
     finally:
         tables.drop_scratch(scratch)
 
-    reasons = {
-        r["no_selection_reason"]: int(r["n"])
-        for r in prompts.where(F.col("no_selection_reason").isNotNull())
-        .groupBy("no_selection_reason")
-        .agg(F.count(F.lit(1)).alias("n"))
+    # One small aggregate over silver.prompts gives every figure (it holds the per-prompt counts).
+    groups = (
+        prompts.groupBy("no_selection_reason")
+        .agg(
+            F.count(F.lit(1)).alias("prompts"),
+            F.sum("n_candidates").alias("candidates"),
+            F.sum("n_eligible").alias("eligible"),
+            F.sum("n_selected").alias("selected"),
+            F.sum((F.col("n_correct") > 0).cast("long")).alias("with_correct"),
+        )
         .collect()
-    }
-    prompt_figures = prompts.agg(
-        F.count(F.lit(1)).alias("prompts"),
-        F.sum((F.col("n_selected") > 0).cast("long")).alias("with_selection"),
-        F.sum(((F.col("n_correct") > 0) & (F.col("n_selected") == 0)).cast("long")).alias(
-            "correct_not_selected"
-        ),
-    ).collect()[0]
-    rl = tables.read("gold.rl_prompts").count()
-    candidates_n, eligible, selected = (int(figures[k] or 0) for k in ("candidates", "eligible", "selected"))
+    )
+    total = {k: sum(int(g[k] or 0) for g in groups) for k in SUMMED}
+    reasons = {g["no_selection_reason"]: int(g["prompts"]) for g in groups if g["no_selection_reason"]}
+    correct_none_selected = sum(int(g["with_correct"] or 0) for g in groups if g["no_selection_reason"])
+    not_selected = total["eligible"] - total["selected"]
     return StageResult(
-        rows_in=candidates_n,
-        rows_out=selected,
-        rejected={"not_selected": eligible - selected} if eligible > selected else {},
+        rows_in=total["candidates"],
+        rows_out=total["selected"],
+        rejected={"not_selected": not_selected} if not_selected > 0 else {},
         details={
-            "prompts": int(prompt_figures["prompts"] or 0),
-            "prompts_with_selection": int(prompt_figures["with_selection"] or 0),
-            "prompts_with_correct_but_none_selected": int(prompt_figures["correct_not_selected"] or 0),
+            "prompts": total["prompts"],
+            "prompts_with_selection": total["prompts"] - sum(reasons.values()),
+            "prompts_with_correct_but_none_selected": correct_none_selected,
             "no_selection_reasons": reasons,
-            "eligible_candidates": eligible,
-            "rl_prompts": rl,
+            "eligible_candidates": total["eligible"],
+            "rl_prompts": tables.read("gold.rl_prompts").count(),
         },
     )
 
