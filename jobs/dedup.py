@@ -193,7 +193,7 @@ def dedup(rt: Runtime) -> StageResult:
     ).collect()
     counts = {r["dedup_status"]: r["n"] for r in per_status}
     details["duplicate_responses"] = sum(r["responses"] for r in per_status)
-    details["rl_prompts"] = rewrite_rl_prompts(rt, written)
+    rewrite_rl_prompts(rt, written)
     total = sum(counts.values())
     return StageResult(
         rows_in=total,
@@ -203,11 +203,10 @@ def dedup(rt: Runtime) -> StageResult:
     )
 
 
-def rewrite_rl_prompts(rt: Runtime, status: DataFrame) -> int:
+def rewrite_rl_prompts(rt: Runtime, status: DataFrame) -> None:
     """gold.rl_prompts again, from silver.prompts, with only the prompts kept here (select's own rule)."""
     pool = rl_prompt_pool(rt.tables.read("silver.prompts"), rt.config.select, status)
     rt.tables.write(pool, "gold.rl_prompts")
-    return rt.tables.read("gold.rl_prompts").count()
 
 
 def run(rt: Runtime) -> StageResult:

@@ -71,8 +71,10 @@ def _fingerprint(edges: DataFrame) -> tuple[int, int]:
 
 def connected_components(edges: DataFrame, materialize: Materialize, max_rounds: int = 64) -> ComponentsResult:
     """Label every node of ``edges`` (columns ``a``, ``b``: bigint node ids) with its component's least id."""
-    current = materialize(_undirected(edges))
-    state = _fingerprint(current)
+    # The input is not materialized on its own (the caller's edges are already a table): round 1
+    # reads it, and the loop stops when a round leaves its input unchanged (so >= 2 rounds).
+    current = _undirected(edges)
+    state = (-1, 0)
     for round_no in range(1, max_rounds + 1):
         current = materialize(small_star(large_star(current)))
         new_state = _fingerprint(current)
