@@ -56,8 +56,6 @@ from sftmix.transforms.selection import rl_prompt_pool
 
 log = logging.getLogger("sftmix")
 
-CONTAMINATED_EMPTY = "node bigint, contaminated_by string, contamination_ngram string, contamination_match string"
-
 
 class Scratch:
     """``materialize``: write a frame to a fresh scratch Parquet path and read it back (cuts the plan)."""
@@ -157,13 +155,11 @@ def dedup(rt: Runtime) -> StageResult:
         fp = scratch(fingerprint(prompts, cfg, seed, probe))
         check_node_ids(fp)
 
-        matches = report = None
-        contaminated = rt.spark.createDataFrame([], CONTAMINATED_EMPTY)
-        if rows:
-            items = scratch(item_ngrams(rt.spark.createDataFrame(rows, BENCHMARK_SCHEMA), decon, cfg.max_chars))
-            matches = scratch(find_contamination(fp, items, decon))
-            contaminated = contaminated_prompts(matches)
-            report = contamination_report(matches, items)
+        # Run with no benchmark too: the (then empty) tables replace those of an earlier configuration.
+        items = scratch(item_ngrams(rt.spark.createDataFrame(rows, BENCHMARK_SCHEMA), decon, cfg.max_chars))
+        matches = scratch(find_contamination(fp, items, decon))
+        contaminated = contaminated_prompts(matches)
+        report = contamination_report(matches, items)
 
         clean = fp.join(contaminated.select("node"), "node", "left_anti")
         exact = exact_keepers(clean, seed) if cfg.exact else clean.withColumn("exact_keeper", F.col("node"))
@@ -180,10 +176,9 @@ def dedup(rt: Runtime) -> StageResult:
         else:
             status = status.withColumn("duplicate_response_of", F.lit(None).cast("string"))
         rt.tables.write(status, "silver.prompt_status")
-        if matches is not None and report is not None:
-            rt.tables.write(matches.drop("node"), "silver.contamination")
-            rt.tables.write(report, "ops.contamination_report")
-            details["benchmarks"] = {r["benchmark"]: r.asDict() for r in report.collect()}
+        rt.tables.write(matches.drop("node"), "silver.contamination")
+        rt.tables.write(report, "ops.contamination_report")
+        details["benchmarks"] = {r["benchmark"]: r.asDict() for r in rt.tables.read("ops.contamination_report").collect()}
     finally:
         scratch.drop()
 
