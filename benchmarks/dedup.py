@@ -175,6 +175,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--keep", action="store_true", help="reuse generated prompts from an earlier run")
+    parser.add_argument("--generate-only", action="store_true", help="write the prompts and stop")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     args = parser.parse_args()
 
@@ -185,7 +186,9 @@ def main() -> None:
         shutil.rmtree(data, ignore_errors=True)
         started = time.perf_counter()
         truth = generate(args.rows, args.seed, data)
-        print(f"generated {args.rows} prompts in {time.perf_counter() - started:.1f} s", flush=True)
+        print(f"generated {args.rows} prompts in {time.perf_counter() - started:.1f} s: {truth}", flush=True)
+    if args.generate_only:
+        return
     shutil.rmtree(lake, ignore_errors=True)
     overrides: dict[str, Any] = {"storage.root": str(lake)}
     for pair in args.set:
