@@ -142,46 +142,55 @@ def near_duplicate_clusters(
     return representatives(keepers, components.labels, seed)
 
 
+def contamination(
+    rt: Runtime, fp: DataFrame, rows: list[tuple], scratch: Scratch
+) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """(audit matches, strongest match per prompt, per-benchmark report) of fingerprinted prompts.
+
+    Runs with no benchmark too: the (then empty) tables replace those of an earlier configuration.
+    """
+    decon, max_chars = rt.config.decontaminate, rt.config.dedup.max_chars
+    items = scratch(item_ngrams(rt.spark.createDataFrame(rows, BENCHMARK_SCHEMA), decon, max_chars))
+    matches = scratch(find_contamination(fp, items, decon))
+    return matches, contaminated_prompts(matches), contamination_report(matches, items)
+
+
+def with_duplicate_responses(rt: Runtime, status: DataFrame) -> DataFrame:
+    if rt.config.dedup.duplicate_responses and rt.tables.exists("silver.selected"):
+        responses = duplicate_responses(rt.tables.read("silver.selected"), rt.config.seed)
+        return status.join(responses, ["source", "prompt_id"], "left")
+    return status.withColumn("duplicate_response_of", F.lit(None).cast("string"))
+
+
 def dedup(rt: Runtime) -> StageResult:
     cfg, seed = rt.config.dedup, rt.config.seed
-    decon = rt.config.decontaminate
     columns = ["source", "prompt_id", "prompt", "reference_answer", "n_correct", "n_selected"]
     prompts = with_node_ids(rt.tables.read("silver.prompts").select(*columns))
     scratch = Scratch(rt, "dedup")
     details: dict[str, Any] = {}
     try:
         rows = benchmark_rows(rt)
-        probe = NgramProbe.build([r[2] for r in rows], decon, cfg.max_chars) if rows else None
+        probe = NgramProbe.build([r[2] for r in rows], rt.config.decontaminate, cfg.max_chars) if rows else None
         fp = scratch(fingerprint(prompts, cfg, seed, probe))
         check_node_ids(fp)
-
-        # Run with no benchmark too: the (then empty) tables replace those of an earlier configuration.
-        items = scratch(item_ngrams(rt.spark.createDataFrame(rows, BENCHMARK_SCHEMA), decon, cfg.max_chars))
-        matches = scratch(find_contamination(fp, items, decon))
-        contaminated = contaminated_prompts(matches)
-        report = contamination_report(matches, items)
+        matches, contaminated, report = contamination(rt, fp, rows, scratch)
 
         clean = fp.join(contaminated.select("node"), "node", "left_anti")
         exact = exact_keepers(clean, seed) if cfg.exact else clean.withColumn("exact_keeper", F.col("node"))
         exact = scratch(exact)
         keepers = exact.where(F.col("node") == F.col("exact_keeper"))
-
         clusters = near_duplicate_clusters(keepers, prompts, cfg, seed, scratch, details) if cfg.near else None
 
         everyone = fp.join(exact.select("node", "exact_keeper"), "node", "left")
-        status = prompt_status(everyone, clusters, contaminated)
-        if cfg.duplicate_responses and rt.tables.exists("silver.selected"):
-            responses = duplicate_responses(rt.tables.read("silver.selected"), seed)
-            status = status.join(responses, ["source", "prompt_id"], "left")
-        else:
-            status = status.withColumn("duplicate_response_of", F.lit(None).cast("string"))
+        status = with_duplicate_responses(rt, prompt_status(everyone, clusters, contaminated))
         rt.tables.write(status, "silver.prompt_status")
         rt.tables.write(matches.drop("node"), "silver.contamination")
         rt.tables.write(report, "ops.contamination_report")
-        details["benchmarks"] = {r["benchmark"]: r.asDict() for r in rt.tables.read("ops.contamination_report").collect()}
     finally:
         scratch.drop()
 
+    report_rows = rt.tables.read("ops.contamination_report").collect()
+    details["benchmarks"] = {r["benchmark"]: r.asDict() for r in report_rows}
     written = rt.tables.read("silver.prompt_status")
     per_status = written.groupBy("dedup_status").agg(
         F.count("*").alias("n"), F.count("duplicate_response_of").alias("responses")
@@ -189,9 +198,8 @@ def dedup(rt: Runtime) -> StageResult:
     counts = {r["dedup_status"]: r["n"] for r in per_status}
     details["duplicate_responses"] = sum(r["responses"] for r in per_status)
     rewrite_rl_prompts(rt, written)
-    total = sum(counts.values())
     return StageResult(
-        rows_in=total,
+        rows_in=sum(counts.values()),
         rows_out=counts.get("kept", 0),
         rejected={k: v for k, v in counts.items() if k != "kept"},
         details=details,
