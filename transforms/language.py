@@ -100,7 +100,7 @@ _URL = r"https?://\S+|www\.\S+"
 _COMMAND = r"\\[a-zA-Z]+\*?"
 # Numbers with their separators first ("134.33" must not leave a "." that splits a sentence).
 _NUMBER = r"\d+(?:[.,:/]\d+)*"
-_SYMBOLS = r"[\d+\-*/=<>^_{}\[\]()|\\~#%&@$€£¥§°±×÷·∙√∞≈≠≤≥→←↔⇒⇔∑∏∫∂∇∈∉⊂⊆∪∩∀∃]+"
+_SYMBOLS = r"[\u2070-\u209f\u00b2\u00b3\u00b9\d+\-*/=<>^_{}\[\]()|\\~#%&@$€£¥§°±×÷·∙√∞≈≠≤≥→←↔⇒⇔∑∏∫∂∇∈∉⊂⊆∪∩∀∃]+"
 NON_LANGUAGE = re.compile(
     "|".join(
         f"(?:{p})"
@@ -111,6 +111,9 @@ NON_LANGUAGE = re.compile(
 # Apart: a branch anchored at line starts stops the regex engine from skipping ahead on first characters,
 # and most texts hold no code line (the caller knows from code_blocks), so this pass is usually skipped.
 CODE_LINES = re.compile(_CODE_LINE, re.MULTILINE)
+# Lone Latin letters are variables in bare math ("y = x - 1 and y = -x + 1" read as Spanish at 0.71
+# once the symbols are gone, in Sky-T1's outputs); English "a" and "I" carry no language either.
+_LONE_LETTER = re.compile(r"(?<![\w'’])[A-Za-z](?![\w'’])")
 
 # Function words that, dense in a sentence, settle its language without fastText. Only words no
 # common language shares (no "so"/"was"/"will": German; "is"/"we": Dutch; "on": French; "to": Polish).
@@ -185,7 +188,7 @@ def strip_non_language(text: str, code_lines: bool = True) -> str:
     """
     if code_lines:
         text = CODE_LINES.sub(" ", text)
-    return NON_LANGUAGE.sub(" ", text)
+    return _LONE_LETTER.sub(" ", NON_LANGUAGE.sub(" ", text))
 
 
 def settled_without_model(sentence: str, target: str | None) -> bool:
@@ -267,7 +270,7 @@ class LanguageSettings:
     """Signal-time settings (changing them needs a re-run): when a sentence is judged at all."""
 
     min_sentence_letters: int = 20
-    min_confidence: float = 0.6
+    min_confidence: float = 0.65
 
 
 @dataclass
