@@ -7,8 +7,9 @@ Layout under ``export.path`` (default ``<storage.root>/export``), per dataset:
     sft_mix/jsonl/train-00000-of-00040.jsonl
     sft_mix/parquet/train-00000-of-00040.parquet
 
-The engine writes the shards (``jobs/export_shards.py``, one task per group
-of buckets); the driver only sees per-file figures and a few aggregates. Files
+The engine writes the shards (``jobs/export_shards.py``: scan tasks scatter
+rows into per-shard part files, then one task per shard sorts and writes its
+files); the driver only sees per-file figures and a few aggregates. Files
 go to a staging directory first and replace the previous export in one rename
 per dataset, so a failed export leaves the last good one in place. The path
 must be visible to the driver and every executor (a local disk on the embedded
@@ -31,7 +32,14 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from sftmix.jobs.export_shards import RESULT_SCHEMA, ShardSpec, write_shards
+from sftmix.jobs.export_shards import (
+    PART_SCHEMA,
+    RESULT_SCHEMA,
+    SHARD_TASK_SCHEMA,
+    ShardSpec,
+    gather_shards,
+    scatter_parts,
+)
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
 from sftmix.transforms.dataset_card import CardFacts, render_card
 from sftmix.transforms.export_format import ExportParams, first_bucket_count, next_bucket_count, shard_names
@@ -99,18 +107,32 @@ def write_dataset(
     buckets, sizes = bucket_sizes(rows, total, params.shard_rows)
     names = shard_names(sizes)
     columns = ("messages", *params.extra_columns)
-    spec = ShardSpec(staging, params.split, len(names), names, tuple(params.formats), params.jsonl_compression,
+    spec = ShardSpec(staging, params.split, len(names), tuple(params.formats), params.jsonl_compression,
                      params.parquet_compression, columns)
-    files = (
-        rows.withColumn("_bucket", F.pmod(F.col("_key"), F.lit(buckets)))
-        .repartition(max(1, len(names)), "_bucket")
-        .mapInArrow(functools.partial(write_shards, spec=spec), RESULT_SCHEMA)
-        .collect()
-    )
+    try:
+        parts = (
+            rows.withColumn("_bucket", F.pmod(F.col("_key"), F.lit(buckets)))
+            .mapInArrow(functools.partial(scatter_parts, spec=spec), PART_SCHEMA)
+            .collect()
+        )
+        by_shard: dict[int, list[str]] = {}
+        for part in parts:
+            by_shard.setdefault(names[int(part["bucket"])], []).append(part["part"])
+        tasks = rt.spark.createDataFrame(sorted(by_shard.items()), SHARD_TASK_SCHEMA)
+        # Sail runs all partitions of a stage at once: as many partitions as shards held 41 shards in
+        # memory together (10.7 GB RSS at 800k rows); a few partitions write their shards one by one.
+        writers = params.parallel_shards or os.cpu_count() or 1
+        files = (
+            tasks.repartition(max(1, min(len(by_shard), writers)))
+            .mapInArrow(functools.partial(gather_shards, spec=spec), RESULT_SCHEMA)
+            .collect()
+        )
+    finally:
+        shutil.rmtree(spec.parts_dir, ignore_errors=True)
     result = sorted((r.asDict() for r in files), key=lambda f: f["file"])
     for fmt in params.formats:
         written = sum(f["rows"] for f in result if f["format"] == fmt)
-        if written != total:
+        if written != total or sum(p["rows"] for p in parts) != total:
             raise ExportError(f"{fmt} shards hold {written} rows, the table has {total}")
     return [{k: f[k] for k in ("file", "format", "rows", "bytes", "sha256")} for f in result], buckets
 

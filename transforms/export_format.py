@@ -44,12 +44,17 @@ class ExportParams:
     split: str = "train"
     seed: int | None = None  # None: the top-level seed
     name: str = "sftmix"
+    # Shards written at once (each holds one shard in memory); None: the driver's CPU count, right for
+    # the embedded engine, which runs every partition of a stage concurrently.
+    parallel_shards: int | None = None
 
     def __post_init__(self) -> None:
         if self.shard_rows < 1:
             raise ValueError("shard_rows must be at least 1")
         if not self.formats:
             raise ValueError("formats must name at least one format")
+        if self.parallel_shards is not None and self.parallel_shards < 1:
+            raise ValueError("parallel_shards must be at least 1")
         if "messages" in self.extra_columns:
             raise ValueError("extra_columns must not repeat `messages`")
 
