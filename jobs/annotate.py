@@ -44,7 +44,10 @@ def annotate(rt: Runtime) -> StageResult:
     clean = written.where(F.size("reject_reasons") == 0).count()
     # Verdicts, verifiers and the share of reference comparisons each path settled (cheap / cache / math_verify).
     verification = summarize_verification([r.asDict() for r in verification_counts(written).collect()])
-    return StageResult(rows_in=rows, rows_out=clean, rejected=rejected, details={"verification": verification})
+    # Rows whose signal pass raised or timed out (reason `annotate_failed`, message in annotate_error).
+    errors = written.where(F.col("annotate_error").isNotNull()).count()
+    details = {"verification": verification, "annotate_errors": errors}
+    return StageResult(rows_in=rows, rows_out=clean, rejected=rejected, details=details)
 
 
 if __name__ == "__main__":

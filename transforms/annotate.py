@@ -46,6 +46,7 @@ ANNOTATE_REASONS: tuple[str, ...] = (
     "repetition",
     "too_long",
     "too_short",
+    "annotate_failed",
 )
 
 
@@ -362,6 +363,8 @@ def annotate_conditions(params: AnnotateParams) -> list[tuple[str, Column]]:
         ("repetition", repeated),
         ("too_long", (F.col("reasoning_tokens") + F.col("answer_tokens")) > lengths.max_total_tokens),
         ("too_short", too_short),
+        # The signal pass raised or timed out on this row: its signals are null, so it must not pass as clean.
+        ("annotate_failed", F.col("annotate_error").isNotNull()),
     ]
 
 
