@@ -212,7 +212,7 @@ def reject_reasons(rt: Runtime) -> dict[str, int]:
 def thresholds(rt: Runtime) -> dict[str, Any]:
     cfg = rt.config
     sections = {name: dataclasses.asdict(getattr(cfg, name))
-                for name in ("annotate", "verify", "select", "dedup", "decontaminate", "mix", "cold_start")}
+                for name in ("annotate", "verify", "select", "dedup", "decontaminate", "mix", "cold_start", "export")}
     sections["sources"] = [
         {"name": s.name, "kind": s.kind, "domain": s.domain, "language": s.language,
          "require_verification": s.require_verification}
@@ -291,6 +291,10 @@ def export(rt: Runtime) -> StageResult:
     params = rt.config.export
     root = export_root(rt)
     seed = params.seed if params.seed is not None else rt.config.seed
+    # A killed export leaves its staging (or a replaced export) behind; one export writes a path at a time.
+    for entry in os.listdir(root) if os.path.isdir(root) else []:
+        if entry.startswith((".staging-", ".old-")):
+            shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
     staging = os.path.join(root, f".staging-{uuid.uuid4().hex[:12]}")
     os.makedirs(staging, exist_ok=True)
     manifests = {}

@@ -94,12 +94,12 @@ def test_export_writes_shards_card_and_manifest(runtime_factory, tmp_path) -> No
     card = (out / "sft_mix" / "README.md").read_text()
     front = yaml.safe_load(card.split("---")[1])
     assert front["configs"][0]["data_files"] == [{"split": "train", "path": "parquet/train-*"}]
-    assert "| reasoning | logic |" in card and "## Filters and thresholds" in card
+    assert "| reasoning | logic |" in card and "## Configuration: filters, thresholds, mix" in card
     assert all(f["sha256"] in card for f in files)
 
     cold = json.loads((out / "cold_start" / "manifest.json").read_text())
     assert cold["rows"] == 7 and sum(f["rows"] for f in cold["files"] if f["format"] == "parquet") == 7
-    assert not list(out.glob(".staging-*"))
+    assert not list(out.glob(".staging-*")) and not list((out / "sft_mix").glob("_parts"))
 
 
 def test_jsonl_compression_is_deterministic(tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def render_card(facts: CardFacts) -> str:
             _table(["reason", "candidates"], [[k, v] for k, v in sorted(facts.reasons.items())]),
         ]
     sections += [
-        "## Filters and thresholds",
+        "## Configuration: filters, thresholds, mix",
         "```yaml\n" + yaml.safe_dump(facts.thresholds, sort_keys=True, allow_unicode=True).rstrip() + "\n```",
         "## Input tables",
         _table(["table", "version", "rows"], [[k, v.get("version"), v.get("rows")] for k, v in facts.inputs.items()]),
