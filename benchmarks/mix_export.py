@@ -42,14 +42,27 @@ def _pool(count: int, words: int, seed: int) -> list[str]:
 
 
 def generate(batches, reasoning_rows: int):  # noqa: ANN001, ANN201 - mapInArrow over spark.range
-    """Candidate rows from ids: paragraphs drawn from a fixed pool by a hash of the id (fast, reproducible)."""
+    """Candidate rows from ids: paragraphs from a fixed pool picked by a hash of the id (fast, repeatable)."""
     import pyarrow as pa
     import xxhash
 
     paragraphs, sentences = _pool(4096, 60, 1), _pool(4096, 25, 2)
     for batch in batches:
-        out: dict[str, list] = {k: [] for k in ("candidate_id", "prompt_id", "source", "kind", "domain", "prompt",
-                                                "reasoning", "answer", "reject_reasons", "sample_index")}
+        out: dict[str, list] = {
+            k: []
+            for k in (
+                "candidate_id",
+                "prompt_id",
+                "source",
+                "kind",
+                "domain",
+                "prompt",
+                "reasoning",
+                "answer",
+                "reject_reasons",
+                "sample_index",
+            )
+        }
         for i in batch.column("id").to_pylist():
             reasoning = i < reasoning_rows
             prompt_no = i // 4 if reasoning else i
@@ -80,15 +93,18 @@ def write_inputs(rt, candidates: int) -> dict:
         "candidate_id string, prompt_id string, source string, kind string, domain string, prompt string, "
         "reasoning string, answer string, reject_reasons array<string>, sample_index long"
     )
-    rows = spark.range(candidates).repartition(8).mapInArrow(
-        functools.partial(generate, reasoning_rows=reasoning_rows), narrow
-    ).select(
-        "*",
-        F.lit(None).cast("string").alias("system"),
-        F.lit(None).cast("array<struct<role:string,content:string>>").alias("messages"),
-        F.coalesce(F.length("reasoning"), F.lit(0)).cast("long").alias("reasoning_chars"),
-        F.length("answer").cast("long").alias("answer_chars"),
-        F.lit("correct").alias("verdict"),
+    rows = (
+        spark.range(candidates)
+        .repartition(8)
+        .mapInArrow(functools.partial(generate, reasoning_rows=reasoning_rows), narrow)
+        .select(
+            "*",
+            F.lit(None).cast("string").alias("system"),
+            F.lit(None).cast("array<struct<role:string,content:string>>").alias("messages"),
+            F.coalesce(F.length("reasoning"), F.lit(0)).cast("long").alias("reasoning_chars"),
+            F.length("answer").cast("long").alias("answer_chars"),
+            F.lit("correct").alias("verdict"),
+        )
     )
     rt.tables.write(rows, "silver.candidates")
     candidates_table = rt.tables.read("silver.candidates")
@@ -97,13 +113,19 @@ def write_inputs(rt, candidates: int) -> dict:
     prompts = candidates_table.select("source", "prompt_id").distinct()
     roll = F.pmod(F.xxhash64(F.lit(13), F.col("prompt_id")), F.lit(100))
     status = prompts.select(
-        "source", "prompt_id",
-        F.when(roll == 0, "duplicate_prompt").when(roll == 1, "near_duplicate").when(roll == 2, "contaminated")
-        .otherwise("kept").alias("dedup_status"),
+        "source",
+        "prompt_id",
+        F.when(roll == 0, "duplicate_prompt")
+        .when(roll == 1, "near_duplicate")
+        .when(roll == 2, "contaminated")
+        .otherwise("kept")
+        .alias("dedup_status"),
         F.lit(None).cast("string").alias("duplicate_of"),
     )
     rt.tables.write(status, "silver.prompt_status")
-    size = sum(p.stat().st_size for p in Path(rt.tables.location("silver.candidates")).rglob("*") if p.is_file())
+    size = sum(
+        p.stat().st_size for p in Path(rt.tables.location("silver.candidates")).rglob("*") if p.is_file()
+    )
     return {"candidates_bytes_on_disk": size}
 
 
@@ -120,9 +142,11 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     conf = work / "conf.yaml"
-    conf.write_text(f"extends: {Path(__file__).resolve().parent.parent / 'conf' / 'base.yaml'}\n"
-                    f"storage: {{root: {lake}}}\n"
-                    f"mix: {{total: {args.total or int(args.candidates * 0.8)}}}\n")
+    conf.write_text(
+        f"extends: {Path(__file__).resolve().parent.parent / 'conf' / 'base.yaml'}\n"
+        f"storage: {{root: {lake}}}\n"
+        f"mix: {{total: {args.total or int(args.candidates * 0.8)}}}\n"
+    )
     figures: dict = {"candidates": args.candidates}
     with open_runtime(str(conf)) as rt:
         if not args.keep:

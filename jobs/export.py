@@ -60,9 +60,11 @@ class ExportError(RuntimeError):
 def export_root(rt: Runtime) -> str:
     path = rt.config.export.path or f"{rt.tables.storage.root.rstrip('/')}/export"
     if path.startswith("file://"):
-        path = path[len("file://"):]
+        path = path[len("file://") :]
     if "://" in path:
-        raise ExportError(f"export.path {path!r}: shards are written with local file I/O; use a local or mounted path")
+        raise ExportError(
+            f"export.path {path!r}: shards are written with local file I/O; use a local or mounted path"
+        )
     return os.path.abspath(path)
 
 
@@ -74,7 +76,9 @@ def prepare_rows(df: DataFrame, params: ExportParams, seed: int) -> DataFrame:
         messages = F.filter(messages, lambda m: m["role"] != "system")
     missing = [c for c in params.extra_columns if c not in df.columns]
     if missing:
-        raise ExportError(f"export.extra_columns: no column {missing[0]!r} in the table (has: {', '.join(df.columns)})")
+        raise ExportError(
+            f"export.extra_columns: no column {missing[0]!r} in the table (has: {', '.join(df.columns)})"
+        )
     columns = [messages.alias("messages"), *[F.col(c) for c in params.extra_columns]]
     # The writer sorts by these inside each shard; they are written only when listed in extra_columns.
     if "candidate_id" not in params.extra_columns:
@@ -92,7 +96,8 @@ def bucket_sizes(rows: DataFrame, total: int, shard_rows: int) -> tuple[int, dic
         sizes = {
             int(r["b"]): int(r["n"])
             for r in rows.groupBy(F.pmod(F.col("_key"), F.lit(buckets)).alias("b"))
-            .agg(F.count(F.lit(1)).alias("n")).collect()
+            .agg(F.count(F.lit(1)).alias("n"))
+            .collect()
         }
         if not sizes or max(sizes.values()) <= shard_rows:
             return buckets, sizes
@@ -107,8 +112,15 @@ def write_dataset(
     buckets, sizes = bucket_sizes(rows, total, params.shard_rows)
     names = shard_names(sizes)
     columns = ("messages", *params.extra_columns)
-    spec = ShardSpec(staging, params.split, len(names), tuple(params.formats), params.jsonl_compression,
-                     params.parquet_compression, columns)
+    spec = ShardSpec(
+        staging,
+        params.split,
+        len(names),
+        tuple(params.formats),
+        params.jsonl_compression,
+        params.parquet_compression,
+        columns,
+    )
     try:
         parts = (
             rows.withColumn("_bucket", F.pmod(F.col("_key"), F.lit(buckets)))
@@ -154,9 +166,17 @@ def stratum_stats(df: DataFrame, columns: tuple[str, ...]) -> tuple[dict[tuple[s
     for r in df.groupBy("kind", "domain").agg(*aggs).collect():
         counts[(r["kind"], r["domain"])] = int(r["n"])
         for c in present:
-            stats.append({"kind": r["kind"], "domain": r["domain"], "column": c,
-                          "mean": float(r[f"{c}__mean"] or 0.0), "p50": _int(r[f"{c}__p50"]),
-                          "p90": _int(r[f"{c}__p90"]), "max": _int(r[f"{c}__max"])})
+            stats.append(
+                {
+                    "kind": r["kind"],
+                    "domain": r["domain"],
+                    "column": c,
+                    "mean": float(r[f"{c}__mean"] or 0.0),
+                    "p50": _int(r[f"{c}__p50"]),
+                    "p90": _int(r[f"{c}__p90"]),
+                    "max": _int(r[f"{c}__max"]),
+                }
+            )
     stats.sort(key=lambda s: (str(s["kind"]), str(s["domain"]), present.index(s["column"])))
     return counts, stats
 
@@ -170,11 +190,16 @@ def strata_rows(rt: Runtime, counts: dict[tuple[str, str], int], dataset: str) -
     plan: dict[tuple[str, str], dict[str, Any]] = {}
     if rt.tables.exists("ops.mix_plan"):
         for r in rt.tables.read("ops.mix_plan").where(F.col("dataset") == dataset).collect():
-            plan[(r["kind"], r["domain"])] = {"asked": r["asked"], "available": r["available"],
-                                              "upsampled": r["upsampled"]}
+            plan[(r["kind"], r["domain"])] = {
+                "asked": r["asked"],
+                "available": r["available"],
+                "upsampled": r["upsampled"],
+            }
     if dataset != "sft_mix":
         plan = {}  # the cold-start plan is keyed by the kinds it pools, not by each row's kind
-    keys = sorted(set(counts) | {k for k, v in plan.items() if v["asked"]}, key=lambda k: (str(k[0]), str(k[1])))
+    keys = sorted(
+        set(counts) | {k for k, v in plan.items() if v["asked"]}, key=lambda k: (str(k[0]), str(k[1]))
+    )
     return [{"kind": k[0], "domain": k[1], "rows": counts.get(k, 0), **plan.get(k, {})} for k in keys]
 
 
@@ -199,23 +224,35 @@ def table_facts(rt: Runtime, name: str) -> dict[str, Any]:
 
 
 def input_tables(rt: Runtime, dataset: str) -> dict[str, dict[str, Any]]:
-    return {name: table_facts(rt, name) for name in (*INPUT_TABLES, f"gold.{dataset}") if rt.tables.exists(name)}
+    return {
+        name: table_facts(rt, name) for name in (*INPUT_TABLES, f"gold.{dataset}") if rt.tables.exists(name)
+    }
 
 
 def reject_reasons(rt: Runtime) -> dict[str, int]:
     if not rt.tables.exists("silver.decisions"):
         return {}
     exploded = rt.tables.read("silver.decisions").select(F.explode("reject_reasons").alias("reason"))
-    return {r["reason"]: int(r["n"]) for r in exploded.groupBy("reason").agg(F.count(F.lit(1)).alias("n")).collect()}
+    return {
+        r["reason"]: int(r["n"])
+        for r in exploded.groupBy("reason").agg(F.count(F.lit(1)).alias("n")).collect()
+    }
 
 
 def thresholds(rt: Runtime) -> dict[str, Any]:
     cfg = rt.config
-    sections = {name: dataclasses.asdict(getattr(cfg, name))
-                for name in ("annotate", "verify", "select", "dedup", "decontaminate", "mix", "cold_start", "export")}
+    sections = {
+        name: dataclasses.asdict(getattr(cfg, name))
+        for name in ("annotate", "verify", "select", "dedup", "decontaminate", "mix", "cold_start", "export")
+    }
     sections["sources"] = [
-        {"name": s.name, "kind": s.kind, "domain": s.domain, "language": s.language,
-         "require_verification": s.require_verification}
+        {
+            "name": s.name,
+            "kind": s.kind,
+            "domain": s.domain,
+            "language": s.language,
+            "require_verification": s.require_verification,
+        }
         for s in cfg.sources
     ]
     return sections
@@ -228,12 +265,12 @@ def chat_format(rt: Runtime, dataset: str) -> str:
         target = f"the assistant turn is the cold-start template `{rt.config.cold_start.template!r}`"
     else:
         target = (
-            f"the assistant turn is `{mix.cot_template!r}` when the CoT is kept (reasoning rows; non-reasoning "
-            f"domains per `mix.cot`: {json.dumps(mix.cot, sort_keys=True)}; none for prompts of at most "
-            f"{mix.trivial_prompt_chars} characters), else `{mix.answer_template!r}`"
+            f"the assistant turn is `{mix.cot_template!r}` when the CoT is kept (reasoning rows; "
+            f"non-reasoning domains per `mix.cot`: {json.dumps(mix.cot, sort_keys=True)}; none for prompts "
+            f"of at most {mix.trivial_prompt_chars} characters), else `{mix.answer_template!r}`"
         )
     return (
-        "Each row is `{\"messages\": [{\"role\": ..., \"content\": ...}, ...]}`: the prompt turns (system turns "
+        'Each row is `{"messages": [{"role": ..., "content": ...}, ...]}`: the prompt turns (system turns '
         f"{system}), then one assistant turn; {target}."
     )
 
@@ -253,22 +290,45 @@ def export_dataset(rt: Runtime, dataset: str, staging: str, seed: int) -> dict[s
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     inputs = input_tables(rt, dataset)
     facts = CardFacts(
-        name=params.name, dataset=dataset, split=params.split, run_id=rt.run_id, created_at=created,
-        engine=rt.engine.name, config_file=rt.config.config_file, config_hash=rt.config.config_hash, seed=seed,
-        rows=total, chat_format=chat_format(rt, dataset), strata=strata,
-        lengths=lengths, files=files, thresholds=thresholds(rt),
-        reasons=reject_reasons(rt) if dataset == "sft_mix" else {}, inputs=inputs, formats=list(params.formats),
+        name=params.name,
+        dataset=dataset,
+        split=params.split,
+        run_id=rt.run_id,
+        created_at=created,
+        engine=rt.engine.name,
+        config_file=rt.config.config_file,
+        config_hash=rt.config.config_hash,
+        seed=seed,
+        rows=total,
+        chat_format=chat_format(rt, dataset),
+        strata=strata,
+        lengths=lengths,
+        files=files,
+        thresholds=thresholds(rt),
+        reasons=reject_reasons(rt) if dataset == "sft_mix" else {},
+        inputs=inputs,
+        formats=list(params.formats),
     )
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "README.md"), "w", encoding="utf-8") as handle:
         handle.write(render_card(facts))
     manifest = {
-        "name": params.name, "dataset": dataset, "split": params.split, "rows": total, "run_id": rt.run_id,
-        "created_at": created, "engine": rt.engine.name, "config_file": rt.config.config_file,
-        "config_hash": rt.config.config_hash, "seed": seed, "shard_rows": params.shard_rows,
+        "name": params.name,
+        "dataset": dataset,
+        "split": params.split,
+        "rows": total,
+        "run_id": rt.run_id,
+        "created_at": created,
+        "engine": rt.engine.name,
+        "config_file": rt.config.config_file,
+        "config_hash": rt.config.config_hash,
+        "seed": seed,
+        "shard_rows": params.shard_rows,
         # shard = the rank of pmod(xxhash64(seed, candidate_id, copy_index), buckets) among non-empty buckets
         "buckets": buckets,
-        "strata": strata, "input_tables": inputs, "files": files,
+        "strata": strata,
+        "input_tables": inputs,
+        "files": files,
     }
     with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as handle:
         json.dump(manifest, handle, indent=2, ensure_ascii=False)
@@ -307,8 +367,13 @@ def export(rt: Runtime) -> StageResult:
         shutil.rmtree(staging, ignore_errors=True)
     rows = sum(m["rows"] for m in manifests.values())
     for dataset, manifest in manifests.items():
-        log.info("export: %s: %d rows in %d files under %s", dataset, manifest["rows"], len(manifest["files"]),
-                 os.path.join(root, dataset))
+        log.info(
+            "export: %s: %d rows in %d files under %s",
+            dataset,
+            manifest["rows"],
+            len(manifest["files"]),
+            os.path.join(root, dataset),
+        )
     return StageResult(
         rows_in=rows,
         rows_out=rows,

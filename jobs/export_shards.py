@@ -34,7 +34,11 @@ from pyspark.sql import types as T
 from sftmix.transforms.export_format import PARQUET_ROW_GROUP_ROWS, jsonl_bytes, plain_schema, shard_file
 
 PART_SCHEMA = T.StructType(
-    [T.StructField("bucket", T.LongType()), T.StructField("part", T.StringType()), T.StructField("rows", T.LongType())]
+    [
+        T.StructField("bucket", T.LongType()),
+        T.StructField("part", T.StringType()),
+        T.StructField("rows", T.LongType()),
+    ]
 )
 SHARD_TASK_SCHEMA = T.StructType(
     [T.StructField("shard", T.LongType()), T.StructField("parts", T.ArrayType(T.StringType()))]
@@ -85,7 +89,9 @@ def scatter_parts(batches: Iterator[pa.RecordBatch], spec: ShardSpec) -> Iterato
             batch = batch.cast(plain_schema(batch.schema))
             ordered = pa.Table.from_batches([batch]).sort_by([("_bucket", "ascending")])
             offset = 0
-            for item in sorted(pc.value_counts(ordered.column("_bucket")).to_pylist(), key=lambda c: c["values"]):
+            for item in sorted(
+                pc.value_counts(ordered.column("_bucket")).to_pylist(), key=lambda c: c["values"]
+            ):
                 bucket, n = int(item["values"]), int(item["counts"])
                 piece = ordered.slice(offset, n)
                 offset += n
@@ -101,8 +107,11 @@ def scatter_parts(batches: Iterator[pa.RecordBatch], spec: ShardSpec) -> Iterato
     if counts:
         buckets = sorted(counts)
         yield pa.RecordBatch.from_arrays(
-            [pa.array(buckets, pa.int64()), pa.array([writers[b][1] for b in buckets], pa.string()),
-             pa.array([counts[b] for b in buckets], pa.int64())],
+            [
+                pa.array(buckets, pa.int64()),
+                pa.array([writers[b][1] for b in buckets], pa.string()),
+                pa.array([counts[b] for b in buckets], pa.int64()),
+            ],
             names=[f.name for f in PART_SCHEMA.fields],
         )
 

@@ -42,8 +42,11 @@ MIX_PLAN_SCHEMA = T.StructType(
     ]
 )
 PARTIAL_SCHEMA = T.StructType(
-    [T.StructField("kind", T.StringType()), T.StructField("domain", T.StringType()),
-     T.StructField("extra_rows", T.LongType())]
+    [
+        T.StructField("kind", T.StringType()),
+        T.StructField("domain", T.StringType()),
+        T.StructField("extra_rows", T.LongType()),
+    ]
 )
 
 
@@ -77,7 +80,12 @@ def build_sft_mix(rt: Runtime, selected: DataFrame, status: DataFrame | None, se
     pool = with_sample_key(mix_pool(selected, status), seed)
     asked, weights = params.asked()
     plans = plan_mix(
-        asked, weights, strata_counts(pool), params.shortfall, params.upsample, params.max_upsample_factor,
+        asked,
+        weights,
+        strata_counts(pool),
+        params.shortfall,
+        params.upsample,
+        params.max_upsample_factor,
         params.allow_short_total,
     )
     log.info("mix plan (seed %d, shortfall %s):\n%s", seed, params.shortfall, format_plan(plans))
@@ -87,11 +95,17 @@ def build_sft_mix(rt: Runtime, selected: DataFrame, status: DataFrame | None, se
     return plans
 
 
-def build_cold_start(rt: Runtime, candidates: DataFrame, status: DataFrame | None, seed: int) -> list[StratumPlan]:
+def build_cold_start(
+    rt: Runtime, candidates: DataFrame, status: DataFrame | None, seed: int
+) -> list[StratumPlan]:
     params = rt.config.cold_start
     if params.size == 0:
-        empty = candidates.limit(0).selectExpr("*", "CAST(0.0 AS DOUBLE) AS readability",
-                                               "CAST(0 AS INT) AS cold_start_rank", "CAST(0 AS BIGINT) AS sample_key")
+        empty = candidates.limit(0).selectExpr(
+            "*",
+            "CAST(0.0 AS DOUBLE) AS readability",
+            "CAST(0 AS INT) AS cold_start_rank",
+            "CAST(0 AS BIGINT) AS sample_key",
+        )
         rt.tables.write(empty.transform(render_cold_start, params), "gold.cold_start")
         return []
     scratch = rt.tables.scratch("cold-start-scores")
@@ -100,11 +114,16 @@ def build_cold_start(rt: Runtime, candidates: DataFrame, status: DataFrame | Non
         cold_start_scores(candidates, status, params, seed).write.mode("overwrite").parquet(scratch)
         scores = rt.spark.read.parquet(scratch)
         label = "+".join(params.kinds)
-        available = {(label, domain): n for (_, domain), n in strata_counts(scores.withColumn("kind", F.lit(label))).items()}
+        available = {
+            (label, domain): n
+            for (_, domain), n in strata_counts(scores.withColumn("kind", F.lit(label))).items()
+        }
         asked, weights = params.asked([domain for _, domain in available])
         plans = plan_mix(asked, weights, available, "redistribute", allow_short_total=True)
         log.info("cold-start plan (%d asked):\n%s", params.size, format_plan(plans))
-        chosen = pick_cold_start(scores, plans).select("candidate_id", "readability", "cold_start_rank", "sample_key")
+        chosen = pick_cold_start(scores, plans).select(
+            "candidate_id", "readability", "cold_start_rank", "sample_key"
+        )
         rows = candidates.join(F.broadcast(chosen), "candidate_id")
         rt.tables.write(rows.transform(render_cold_start, params), "gold.cold_start")
     finally:
@@ -114,8 +133,19 @@ def build_cold_start(rt: Runtime, candidates: DataFrame, status: DataFrame | Non
 
 def plan_frame(rt: Runtime, dataset: str, plans: list[StratumPlan], policy: str) -> DataFrame:
     rows = [
-        (rt.run_id, dataset, p.kind, p.domain, p.weight, p.asked, p.available, p.taken, p.upsampled,
-         max(0, p.asked - p.taken), policy)
+        (
+            rt.run_id,
+            dataset,
+            p.kind,
+            p.domain,
+            p.weight,
+            p.asked,
+            p.available,
+            p.taken,
+            p.upsampled,
+            max(0, p.asked - p.taken),
+            policy,
+        )
         for p in plans
     ]
     return rt.spark.createDataFrame(rows, MIX_PLAN_SCHEMA)
@@ -128,13 +158,17 @@ def check_decisions(decisions: DataFrame, mix_rows: int) -> tuple[dict[str, int]
         F.posexplode_outer("reject_reasons").alias("pos", "reason"), "in_mix", "mix_copies", "in_cold_start"
     )
     first = F.col("pos").isNull() | (F.col("pos") == 0)  # each candidate counted once
-    per_reason = exploded.groupBy("reason").agg(
-        F.count(F.lit(1)).alias("n"),
-        F.sum(first.cast("long")).alias("rows"),
-        F.sum(F.col("in_mix").cast("long")).alias("in_mix"),
-        F.sum(F.col("mix_copies").cast("long")).alias("copies"),
-        F.sum((first & F.col("in_cold_start")).cast("long")).alias("in_cold_start"),
-    ).collect()
+    per_reason = (
+        exploded.groupBy("reason")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(first.cast("long")).alias("rows"),
+            F.sum(F.col("in_mix").cast("long")).alias("in_mix"),
+            F.sum(F.col("mix_copies").cast("long")).alias("copies"),
+            F.sum((first & F.col("in_cold_start")).cast("long")).alias("in_cold_start"),
+        )
+        .collect()
+    )
     clean = next((r for r in per_reason if r["reason"] is None), None)
     figures = {
         "rows": sum(int(r["rows"] or 0) for r in per_reason),
@@ -144,8 +178,11 @@ def check_decisions(decisions: DataFrame, mix_rows: int) -> tuple[dict[str, int]
         "in_mix_with_reason": sum(int(r["in_mix"] or 0) for r in per_reason if r["reason"] is not None),
         "in_cold_start": sum(int(r["in_cold_start"] or 0) for r in per_reason),
     }
-    if (figures["copies"] != mix_rows or figures["no_reason"] != figures["in_mix"]
-            or figures["in_mix_with_reason"]):
+    if (
+        figures["copies"] != mix_rows
+        or figures["no_reason"] != figures["in_mix"]
+        or figures["in_mix_with_reason"]
+    ):
         raise MixCountError(f"silver.decisions does not add up to gold.sft_mix ({mix_rows} rows): {figures}")
     return figures, {r["reason"]: int(r["n"]) for r in per_reason if r["reason"] is not None}
 

@@ -42,7 +42,11 @@ def test_cold_start_picks_readable_clean_long_cots_per_domain(runtime_factory, t
     candidates, _, status = upstream_rows()
     odd = [
         {**candidate("reasoning", "math", 40, 0), "answer": "\\boxed{40}", "answer_chars": 10},  # no summary
-        {**candidate("reasoning", "math", 41, 0), "reasoning": "x. " * 900, "reasoning_chars": 2700},  # too long
+        {
+            **candidate("reasoning", "math", 41, 0),
+            "reasoning": "x. " * 900,
+            "reasoning_chars": 2700,
+        },  # too long
         {**candidate("reasoning", "code", 42, 0), "reasoning": "short", "reasoning_chars": 5},  # too short
     ]
     frame = rt.spark.createDataFrame(_tuples(candidates + odd, CANDIDATE_SCHEMA), CANDIDATE_SCHEMA)
@@ -52,9 +56,14 @@ def test_cold_start_picks_readable_clean_long_cots_per_domain(runtime_factory, t
 
     by_id = {c["candidate_id"]: c for c in candidates}
     eligible = [
-        c for c in candidates
-        if c["kind"] == "reasoning" and not c["reject_reasons"] and (c["source"], c["prompt_id"]) not in DROPPED
-        and not (int(c["prompt_id"].split("-")[1]) % 4 == 3 and c["candidate_id"].endswith(":1"))  # wall of text
+        c
+        for c in candidates
+        if c["kind"] == "reasoning"
+        and not c["reject_reasons"]
+        and (c["source"], c["prompt_id"]) not in DROPPED
+        and not (
+            int(c["prompt_id"].split("-")[1]) % 4 == 3 and c["candidate_id"].endswith(":1")
+        )  # wall of text
     ]
     # One per prompt: the more readable, then the smaller hash; every readable one here scores 1.0.
     best: dict[tuple[str, str], tuple[int, str]] = {}
@@ -72,8 +81,13 @@ def test_cold_start_picks_readable_clean_long_cots_per_domain(runtime_factory, t
     assert {p.domain: p.taken for p in plans} == {"code": 2, "logic": 2, "math": 2, "stem": 2}
 
     chosen = pick_cold_start(scores, plans)
-    rows = frame.join(chosen.select("candidate_id", "readability", "cold_start_rank", "sample_key"), "candidate_id")
-    out = {r["candidate_id"]: r.asDict(recursive=True) for r in rows.transform(render_cold_start, PARAMS).collect()}
+    rows = frame.join(
+        chosen.select("candidate_id", "readability", "cold_start_rank", "sample_key"), "candidate_id"
+    )
+    out = {
+        r["candidate_id"]: r.asDict(recursive=True)
+        for r in rows.transform(render_cold_start, PARAMS).collect()
+    }
     expected = set()
     for domain in ("math", "code", "stem", "logic"):
         keys = sorted(best[(s["source"], s["prompt_id"])] for s in scored.values() if s["domain"] == domain)

@@ -27,10 +27,14 @@ MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])
 
 def write_gold(rt) -> int:
     _, selected, _ = upstream_rows()
-    frame = with_sample_key(rt.spark.createDataFrame(_tuples(selected, SELECTED_SCHEMA), SELECTED_SCHEMA), SEED)
+    frame = with_sample_key(
+        rt.spark.createDataFrame(_tuples(selected, SELECTED_SCHEMA), SELECTED_SCHEMA), SEED
+    )
     # Two rows repeated by upsampling: (candidate_id, copy_index) is the row key.
     copies = frame.where("candidate_id LIKE 'src_logic:%:0'").withColumn("copy_index", F.lit(1))
-    sft = frame.withColumn("copy_index", F.lit(0)).unionByName(copies).transform(render_sft, MixParams(total=1))
+    sft = (
+        frame.withColumn("copy_index", F.lit(0)).unionByName(copies).transform(render_sft, MixParams(total=1))
+    )
     rt.tables.write(sft, "gold.sft_mix")
     cold = sft.where("kind = 'reasoning' AND copy_index = 0").limit(7).drop("copy_index")
     rt.tables.write(cold, "gold.cold_start")
@@ -46,18 +50,31 @@ def expected_shards(rows: list[dict], buckets: int, seed: int) -> list[bytes]:
     shards = []
     for bucket in sorted(placed):
         ordered = [r for *_, r in sorted(placed[bucket], key=lambda t: t[:3])]
-        shards.append(jsonl_bytes([
-            {"messages": [m for m in r["messages"] if m["role"] != "system"], "candidate_id": r["candidate_id"],
-             "domain": r["domain"]}
-            for r in ordered
-        ]))
+        shards.append(
+            jsonl_bytes(
+                [
+                    {
+                        "messages": [m for m in r["messages"] if m["role"] != "system"],
+                        "candidate_id": r["candidate_id"],
+                        "domain": r["domain"],
+                    }
+                    for r in ordered
+                ]
+            )
+        )
     return shards
 
 
 def test_export_writes_shards_card_and_manifest(runtime_factory, tmp_path) -> None:
     out = tmp_path / "export"
-    rt = runtime_factory(defaults_conf(tmp_path), seed=SEED, export__path=str(out), export__shard_rows=10, export__include_system=False,
-                         export__extra_columns=["candidate_id", "domain"])
+    rt = runtime_factory(
+        defaults_conf(tmp_path),
+        seed=SEED,
+        export__path=str(out),
+        export__shard_rows=10,
+        export__include_system=False,
+        export__extra_columns=["candidate_id", "domain"],
+    )
     total = write_gold(rt)
     result = export(rt)
     assert result.rows_out == total + 7
@@ -79,10 +96,14 @@ def test_export_writes_shards_card_and_manifest(runtime_factory, tmp_path) -> No
     parquet = pq.read_table(out / "sft_mix" / "parquet")
     assert parquet.schema.field("messages").type == MESSAGES
     assert parquet.column_names == ["messages", "candidate_id", "domain"]
-    jsonl = pa.concat_tables([pajson.read_json(out / "sft_mix" / f["file"]) for f in files if f["format"] == "jsonl"])
+    jsonl = pa.concat_tables(
+        [pajson.read_json(out / "sft_mix" / f["file"]) for f in files if f["format"] == "jsonl"]
+    )
     ids = sorted(jsonl.column("candidate_id").to_pylist())
     assert ids == sorted(parquet.column("candidate_id").to_pylist()) and len(ids) == total
-    assert ids == sorted(r["candidate_id"] for r in rt.tables.read("gold.sft_mix").select("candidate_id").collect())
+    assert ids == sorted(
+        r["candidate_id"] for r in rt.tables.read("gold.sft_mix").select("candidate_id").collect()
+    )
     assert {tuple(m["role"] for m in r["messages"]) for r in jsonl.to_pylist()} == {("user", "assistant")}
 
     # The exact bytes a pure-Python reference writes: the same on Sail and classic Spark.

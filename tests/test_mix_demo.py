@@ -33,24 +33,45 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def silver_from_truth(demo_dir: Path) -> tuple[list[dict], list[dict], list[tuple]]:
-    prompts = {(p["source"], p["prompt_id"]): p for p in pq.read_table(demo_dir / "ground_truth" / "prompts.parquet")
-               .to_pylist()}
+    prompts = {
+        (p["source"], p["prompt_id"]): p
+        for p in pq.read_table(demo_dir / "ground_truth" / "prompts.parquet").to_pylist()
+    }
     candidates = []
     for c in pq.read_table(demo_dir / "ground_truth" / "candidates.parquet").to_pylist():
         prompt = prompts[(c["source"], c["prompt_id"])]
-        candidates.append({
-            "candidate_id": candidate_id(c["source"], c["prompt_id"], str(c["sample_index"])),
-            "prompt_id": c["prompt_id"], "source": c["source"], "kind": c["kind"], "domain": c["domain"],
-            "system": None, "prompt": prompt["prompt"], "messages": None,
-            "reasoning": "r" * min(c["reasoning_chars"] or 0, 200) or None, "answer": "The answer.",
-            "reasoning_chars": c["reasoning_chars"], "answer_chars": 11, "verdict": "correct",
-            "reject_reasons": list(c["defects"] or []),
-        })
+        candidates.append(
+            {
+                "candidate_id": candidate_id(c["source"], c["prompt_id"], str(c["sample_index"])),
+                "prompt_id": c["prompt_id"],
+                "source": c["source"],
+                "kind": c["kind"],
+                "domain": c["domain"],
+                "system": None,
+                "prompt": prompt["prompt"],
+                "messages": None,
+                "reasoning": "r" * min(c["reasoning_chars"] or 0, 200) or None,
+                "answer": "The answer.",
+                "reasoning_chars": c["reasoning_chars"],
+                "answer_chars": 11,
+                "verdict": "correct",
+                "reject_reasons": list(c["defects"] or []),
+            }
+        )
     selected = [{**c, "select_rank": 1} for c in candidates if not c["reject_reasons"]]
     status = [
-        (p["source"], p["prompt_id"],
-         "contaminated" if p["contaminated_by"] else "duplicate_prompt" if p["exact_dup_of"]
-         else "near_duplicate" if p["near_dup_of"] else "kept", None)
+        (
+            p["source"],
+            p["prompt_id"],
+            "contaminated"
+            if p["contaminated_by"]
+            else "duplicate_prompt"
+            if p["exact_dup_of"]
+            else "near_duplicate"
+            if p["near_dup_of"]
+            else "kept",
+            None,
+        )
         for p in prompts.values()
     ]
     return candidates, selected, status
@@ -62,8 +83,12 @@ def test_local_mix_on_demo_data_gives_the_exact_total_per_stratum(runtime_factor
     rt = runtime_factory(REPO / "conf" / "local.yaml", mix__total=TOTAL, cold_start__size=0)
     candidates, selected, status = silver_from_truth(demo_dir)
     spark = rt.spark
-    rt.tables.write(spark.createDataFrame(_tuples(candidates, CANDIDATE_SCHEMA), CANDIDATE_SCHEMA), "silver.candidates")
-    rt.tables.write(spark.createDataFrame(_tuples(selected, SELECTED_SCHEMA), SELECTED_SCHEMA), "silver.selected")
+    rt.tables.write(
+        spark.createDataFrame(_tuples(candidates, CANDIDATE_SCHEMA), CANDIDATE_SCHEMA), "silver.candidates"
+    )
+    rt.tables.write(
+        spark.createDataFrame(_tuples(selected, SELECTED_SCHEMA), SELECTED_SCHEMA), "silver.selected"
+    )
     rt.tables.write(spark.createDataFrame(status, STATUS_SCHEMA), "silver.prompt_status")
     result = mix(rt)
 

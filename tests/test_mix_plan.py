@@ -33,18 +33,26 @@ def test_default_config_asks_600k_reasoning_in_r1_proportions_and_200k_non_reaso
 
 
 def test_counts_instead_of_shares() -> None:
-    params = MixParams(total=None, strata={
-        "reasoning": KindStrata(count=30, domains={"math": 2, "code": 1}),
-        "non_reasoning": KindStrata(count=10, domains={"writing": 1}),
-    })
+    params = MixParams(
+        total=None,
+        strata={
+            "reasoning": KindStrata(count=30, domains={"math": 2, "code": 1}),
+            "non_reasoning": KindStrata(count=10, domains={"writing": 1}),
+        },
+    )
     asked, _ = params.asked()
     assert asked == {("reasoning", "math"): 20, ("reasoning", "code"): 10, ("non_reasoning", "writing"): 10}
     with pytest.raises(ValueError, match="differs"):
         MixParams(total=41, strata=params.strata)
 
 
-ASKED = {("reasoning", "math"): 60, ("reasoning", "code"): 30, ("reasoning", "logic"): 10,
-         ("non_reasoning", "writing"): 20, ("non_reasoning", "translation"): 20}
+ASKED = {
+    ("reasoning", "math"): 60,
+    ("reasoning", "code"): 30,
+    ("reasoning", "logic"): 10,
+    ("non_reasoning", "writing"): 20,
+    ("non_reasoning", "translation"): 20,
+}
 
 
 def _taken(plans: list) -> dict:
@@ -52,17 +60,32 @@ def _taken(plans: list) -> dict:
 
 
 def test_redistribute_within_the_kind_first_in_proportion_to_the_asked_counts() -> None:
-    available = {("reasoning", "math"): 1000, ("reasoning", "code"): 1000, ("reasoning", "logic"): 1,
-                 ("non_reasoning", "writing"): 100, ("non_reasoning", "translation"): 100}
+    available = {
+        ("reasoning", "math"): 1000,
+        ("reasoning", "code"): 1000,
+        ("reasoning", "logic"): 1,
+        ("non_reasoning", "writing"): 100,
+        ("non_reasoning", "translation"): 100,
+    }
     taken = _taken(plan_mix(ASKED, {}, available, "redistribute"))
     # logic is 9 short: math and code (asked 60:30) take 6 and 3 more; non-reasoning is untouched.
-    assert taken == {("reasoning", "math"): 66, ("reasoning", "code"): 33, ("reasoning", "logic"): 1,
-                     ("non_reasoning", "writing"): 20, ("non_reasoning", "translation"): 20}
+    assert taken == {
+        ("reasoning", "math"): 66,
+        ("reasoning", "code"): 33,
+        ("reasoning", "logic"): 1,
+        ("non_reasoning", "writing"): 20,
+        ("non_reasoning", "translation"): 20,
+    }
 
 
 def test_redistribute_across_kinds_when_the_kind_has_no_room() -> None:
-    available = {("reasoning", "math"): 1000, ("reasoning", "code"): 1000, ("reasoning", "logic"): 1000,
-                 ("non_reasoning", "writing"): 5, ("non_reasoning", "translation"): 10}
+    available = {
+        ("reasoning", "math"): 1000,
+        ("reasoning", "code"): 1000,
+        ("reasoning", "logic"): 1000,
+        ("non_reasoning", "writing"): 5,
+        ("non_reasoning", "translation"): 10,
+    }
     plans = plan_mix(ASKED, {}, available, "redistribute")
     taken = _taken(plans)
     assert taken[("non_reasoning", "writing")] == 5 and taken[("non_reasoning", "translation")] == 10
@@ -72,14 +95,22 @@ def test_redistribute_across_kinds_when_the_kind_has_no_room() -> None:
 
 
 def test_fail_lists_every_short_stratum_and_a_short_total_is_an_error() -> None:
-    available = {("reasoning", "math"): 1000, ("reasoning", "code"): 3, ("reasoning", "logic"): 0,
-                 ("non_reasoning", "writing"): 100, ("non_reasoning", "translation"): 7}
+    available = {
+        ("reasoning", "math"): 1000,
+        ("reasoning", "code"): 3,
+        ("reasoning", "logic"): 0,
+        ("non_reasoning", "writing"): 100,
+        ("non_reasoning", "translation"): 7,
+    }
     with pytest.raises(MixShortfallError) as error:
         plan_mix(ASKED, {}, available, "fail")
     message = str(error.value)
     assert "3 short strata" in message
-    for stratum in ("reasoning/code: asked 30, available 3", "reasoning/logic: asked 10, available 0",
-                    "non_reasoning/translation: asked 20, available 7"):
+    for stratum in (
+        "reasoning/code: asked 30, available 3",
+        "reasoning/logic: asked 10, available 0",
+        "non_reasoning/translation: asked 20, available 7",
+    ):
         assert stratum in message
     tiny = {s: 1 for s in ASKED}
     with pytest.raises(MixShortfallError, match="hold 5"):
@@ -89,8 +120,13 @@ def test_fail_lists_every_short_stratum_and_a_short_total_is_an_error() -> None:
 
 
 def test_upsampling_only_when_enabled_and_within_the_factor() -> None:
-    available = {("reasoning", "math"): 1000, ("reasoning", "code"): 1000, ("reasoning", "logic"): 4,
-                 ("non_reasoning", "writing"): 100, ("non_reasoning", "translation"): 100}
+    available = {
+        ("reasoning", "math"): 1000,
+        ("reasoning", "code"): 1000,
+        ("reasoning", "logic"): 4,
+        ("non_reasoning", "writing"): 100,
+        ("non_reasoning", "translation"): 100,
+    }
     plain = _taken(plan_mix(ASKED, {}, available, "redistribute"))
     assert plain[("reasoning", "logic")] == 4  # never silently repeated
     plans = plan_mix(ASKED, {}, available, "redistribute", upsample=True, max_upsample_factor=2.0)
@@ -107,7 +143,9 @@ def test_strata_outside_the_config_are_shown_with_nothing_asked() -> None:
 
 def test_config_errors_name_the_key(tmp_path) -> None:
     conf = tmp_path / "bad.yaml"
-    conf.write_text(f"extends: {REPO / 'conf' / 'base.yaml'}\nmix:\n  strata:\n    reasoning: {{share: 1.0, count: 3}}\n")
+    conf.write_text(
+        f"extends: {REPO / 'conf' / 'base.yaml'}\nmix:\n  strata:\n    reasoning: {{share: 1.0, count: 3}}\n"
+    )
     with pytest.raises(ConfigError, match=r"mix\.strata\.reasoning"):
         load_config(conf)
     conf.write_text(f"extends: {REPO / 'conf' / 'base.yaml'}\nmix:\n  shortfall: drop\n")

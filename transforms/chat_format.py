@@ -31,10 +31,6 @@ def render_template(template: str, values: dict[str, Column]) -> Column:
     return F.concat(*parts) if parts else F.lit("")
 
 
-def has_columns(df: DataFrame, *names: str) -> bool:
-    return all(name in df.columns for name in names)
-
-
 def chars(df: DataFrame, length_column: str, text_column: str) -> Column:
     """A stored length column when upstream wrote it, else the text's length (0 for null)."""
     if length_column in df.columns:
@@ -46,13 +42,15 @@ def prompt_messages(df: DataFrame) -> Column:
     """The prompt conversation: ingest's ``messages`` (system + user turns), else built from system/prompt."""
     system = F.struct(F.lit("system").alias("role"), F.col("system").cast("string").alias("content"))
     user = F.struct(F.lit("user").alias("role"), F.col("prompt").cast("string").alias("content"))
-    built = F.when(
-        F.col("system").isNotNull() & (F.length("system") > 0), F.array(system, user)
-    ).otherwise(F.array(user))
+    built = F.when(F.col("system").isNotNull() & (F.length("system") > 0), F.array(system, user)).otherwise(
+        F.array(user)
+    )
     if "messages" not in df.columns:
         return built.cast(MESSAGE_TYPE)
     given = F.col("messages").cast(MESSAGE_TYPE)
-    return F.when(F.col("messages").isNotNull() & (F.size("messages") > 0), given).otherwise(built.cast(MESSAGE_TYPE))
+    return F.when(F.col("messages").isNotNull() & (F.size("messages") > 0), given).otherwise(
+        built.cast(MESSAGE_TYPE)
+    )
 
 
 def with_assistant(conversation: Column, content: Column) -> Column:

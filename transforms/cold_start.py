@@ -62,7 +62,10 @@ class ColdStartParams:
         names = list(weights)
         split = largest_remainder(self.size, [weights[d] for d in names]) if names else []
         label = "+".join(self.kinds)
-        return ({(label, d): n for d, n in zip(names, split, strict=True)}, {(label, d): weights[d] for d in names})
+        return (
+            {(label, d): n for d, n in zip(names, split, strict=True)},
+            {(label, d): weights[d] for d in names},
+        )
 
 
 def readability(reasoning: str, paragraph_chars: int) -> F.Column:
@@ -94,7 +97,9 @@ def cold_start_scores(
         & (answer_chars <= reasoning_chars * params.max_answer_share)
     )
     if prompt_status is not None:
-        dropped = prompt_status.where(F.col("dedup_status") != "kept").select("source", "prompt_id").distinct()
+        dropped = (
+            prompt_status.where(F.col("dedup_status") != "kept").select("source", "prompt_id").distinct()
+        )
         eligible = eligible.join(F.broadcast(dropped), ["source", "prompt_id"], "left_anti")
     scored = eligible.select(
         "candidate_id",

@@ -52,11 +52,14 @@ def render_card(facts: CardFacts) -> str:
     # One format only, or the loader would read every row twice; Parquet when there is one.
     preferred = "parquet" if "parquet" in facts.formats else (facts.formats or ["jsonl"])[0]
     data_files = [{"split": facts.split, "path": f"{preferred}/{facts.split}-*"}]
-    front = yaml.safe_dump({"configs": [{"config_name": "default", "data_files": data_files}]}, sort_keys=False)
+    front = yaml.safe_dump(
+        {"configs": [{"config_name": "default", "data_files": data_files}]}, sort_keys=False
+    )
     plan_columns = all("asked" in s for s in facts.strata) and facts.strata
     strata_header = ["kind", "domain", "rows"] + (["asked", "available", "upsampled"] if plan_columns else [])
     strata_rows = [
-        [s["kind"], s["domain"], s["rows"]] + ([s["asked"], s["available"], s["upsampled"]] if plan_columns else [])
+        [s["kind"], s["domain"], s["rows"]]
+        + ([s["asked"], s["available"], s["upsampled"]] if plan_columns else [])
         for s in facts.strata
     ]
     sections = [
@@ -72,7 +75,10 @@ def render_card(facts: CardFacts) -> str:
         "## Lengths (characters)",
         _table(
             ["kind", "domain", "field", "mean", "p50", "p90", "max"],
-            [[r["kind"], r["domain"], r["column"], r["mean"], r["p50"], r["p90"], r["max"]] for r in facts.lengths],
+            [
+                [r["kind"], r["domain"], r["column"], r["mean"], r["p50"], r["p90"], r["max"]]
+                for r in facts.lengths
+            ],
         ),
     ]
     if facts.reasons:
@@ -84,7 +90,10 @@ def render_card(facts: CardFacts) -> str:
         "## Configuration: filters, thresholds, mix",
         "```yaml\n" + yaml.safe_dump(facts.thresholds, sort_keys=True, allow_unicode=True).rstrip() + "\n```",
         "## Input tables",
-        _table(["table", "version", "rows"], [[k, v.get("version"), v.get("rows")] for k, v in facts.inputs.items()]),
+        _table(
+            ["table", "version", "rows"],
+            [[k, v.get("version"), v.get("rows")] for k, v in facts.inputs.items()],
+        ),
         "## Files",
         _table(
             ["file", "format", "rows", "bytes", "sha256"],

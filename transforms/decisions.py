@@ -33,14 +33,20 @@ def build_decisions(
     cold_start: DataFrame,
 ) -> DataFrame:
     base = candidates.select(
-        "candidate_id", "source", "prompt_id", "kind", "domain",
+        "candidate_id",
+        "source",
+        "prompt_id",
+        "kind",
+        "domain",
         F.coalesce(F.col("reject_reasons"), _empty()).alias("_base"),
     )
     chosen = selected.select("candidate_id").distinct().withColumn("_selected", F.lit(True))
     drawn = sft_mix.groupBy("candidate_id").agg(F.count(F.lit(1)).cast("int").alias("mix_copies"))
     cold = cold_start.select("candidate_id").distinct().withColumn("in_cold_start", F.lit(True))
-    rows = base.join(chosen, "candidate_id", "left").join(drawn, "candidate_id", "left").join(
-        cold, "candidate_id", "left"
+    rows = (
+        base.join(chosen, "candidate_id", "left")
+        .join(drawn, "candidate_id", "left")
+        .join(cold, "candidate_id", "left")
     )
     if prompt_status is not None:
         status = prompt_status.select("source", "prompt_id", "dedup_status").distinct()
@@ -57,7 +63,9 @@ def build_decisions(
             F.col("_base"),
             F.when(~selected_flag & clean, F.array(F.lit("not_selected"))).otherwise(_empty()),
             F.when(dropped, F.array(F.col("dedup_status"))).otherwise(_empty()),
-            F.when(selected_flag & clean & ~dropped & ~in_mix, F.array(F.lit("not_sampled"))).otherwise(_empty()),
+            F.when(selected_flag & clean & ~dropped & ~in_mix, F.array(F.lit("not_sampled"))).otherwise(
+                _empty()
+            ),
         )
     )
     return rows.select(

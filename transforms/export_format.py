@@ -33,7 +33,9 @@ class ExportParams:
     """Where and how the gold tables are exported for trainers."""
 
     path: str | None = None  # None: <storage.root>/export
-    datasets: list[Literal["sft_mix", "cold_start"]] = field(default_factory=lambda: ["sft_mix", "cold_start"])
+    datasets: list[Literal["sft_mix", "cold_start"]] = field(
+        default_factory=lambda: ["sft_mix", "cold_start"]
+    )
     formats: list[Literal["jsonl", "parquet"]] = field(default_factory=lambda: ["jsonl", "parquet"])
     shard_rows: int = 20000  # at most this many rows per shard
     jsonl_compression: Literal["none", "gzip", "zstd"] = "none"

@@ -113,8 +113,14 @@ def plan_mix(
                 + _shortfall_message(short, asked, available, capacity, upsample, factor)
             )
     plans = [
-        StratumPlan(kind, domain, float(weights.get((kind, domain), 0.0)), asked[(kind, domain)],
-                    available.get((kind, domain), 0), taken[(kind, domain)])
+        StratumPlan(
+            kind,
+            domain,
+            float(weights.get((kind, domain), 0.0)),
+            asked[(kind, domain)],
+            available.get((kind, domain), 0),
+            taken[(kind, domain)],
+        )
         for kind, domain in asked
     ]
     unplanned = sorted(s for s in available if s not in asked)
@@ -123,10 +129,13 @@ def plan_mix(
 
 
 def _fill(
-    taken: dict[Stratum, int], missing: int, strata: list[Stratum], asked: Mapping[Stratum, int],
+    taken: dict[Stratum, int],
+    missing: int,
+    strata: list[Stratum],
+    asked: Mapping[Stratum, int],
     capacity: Mapping[Stratum, int],
 ) -> None:
-    """Water-fill ``missing`` rows into ``strata`` with spare capacity, in proportion to what each was asked."""
+    """Water-fill ``missing`` rows into ``strata`` with spare room, in proportion to what each was asked."""
     while missing > 0:
         open_strata = [s for s in strata if capacity[s] > taken[s] and asked[s] > 0]
         if not open_strata:
@@ -145,15 +154,18 @@ def _fill(
 
 
 def _shortfall_message(
-    short: list[Stratum], asked: Mapping[Stratum, int], available: Mapping[Stratum, int],
-    capacity: Mapping[Stratum, int], upsample: bool, factor: float,
+    short: list[Stratum],
+    asked: Mapping[Stratum, int],
+    available: Mapping[Stratum, int],
+    capacity: Mapping[Stratum, int],
+    upsample: bool,
+    factor: float,
 ) -> str:
     lines = [f"{len(short)} short strata:"]
     for kind, domain in short:
         extra = f", up to {capacity[(kind, domain)]:,} with upsampling x{factor:g}" if upsample else ""
-        lines.append(
-            f"  {kind}/{domain}: asked {asked[(kind, domain)]:,}, available {available.get((kind, domain), 0):,}{extra}"
-        )
+        have = available.get((kind, domain), 0)
+        lines.append(f"  {kind}/{domain}: asked {asked[(kind, domain)]:,}, available {have:,}{extra}")
     return "\n".join(lines)
 
 
@@ -161,10 +173,23 @@ def format_plan(plans: list[StratumPlan]) -> str:
     """The plan as an aligned text table for the log."""
     header = ("kind", "domain", "asked", "available", "taken", "upsampled")
     rows = [header] + [
-        (p.kind, p.domain, f"{p.asked:,}", f"{p.available:,}", f"{p.taken:,}", f"{p.upsampled:,}") for p in plans
+        (p.kind, p.domain, f"{p.asked:,}", f"{p.available:,}", f"{p.taken:,}", f"{p.upsampled:,}")
+        for p in plans
     ]
-    rows.append(("total", "", f"{sum(p.asked for p in plans):,}", f"{sum(p.available for p in plans):,}",
-                 f"{sum(p.taken for p in plans):,}", f"{sum(p.upsampled for p in plans):,}"))
+    rows.append(
+        (
+            "total",
+            "",
+            f"{sum(p.asked for p in plans):,}",
+            f"{sum(p.available for p in plans):,}",
+            f"{sum(p.taken for p in plans):,}",
+            f"{sum(p.upsampled for p in plans):,}",
+        )
+    )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    return "\n".join("  ".join(c.rjust(w) if i >= 2 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-                     for r in rows)
+    return "\n".join(
+        "  ".join(
+            c.rjust(w) if i >= 2 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    )
