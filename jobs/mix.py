@@ -41,6 +41,14 @@ MIX_PLAN_SCHEMA = T.StructType(
         T.StructField("policy", T.StringType()),
     ]
 )
+CHOSEN_SCHEMA = T.StructType(
+    [
+        T.StructField("candidate_id", T.StringType()),
+        T.StructField("readability", T.DoubleType()),
+        T.StructField("cold_start_rank", T.IntegerType()),
+        T.StructField("sample_key", T.LongType()),
+    ]
+)
 PARTIAL_SCHEMA = T.StructType(
     [
         T.StructField("kind", T.StringType()),
@@ -121,10 +129,13 @@ def build_cold_start(
         asked, weights = params.asked([domain for _, domain in available])
         plans = plan_mix(asked, weights, available, "redistribute", allow_short_total=True)
         log.info("cold-start plan (%d asked):\n%s", params.size, format_plan(plans))
+        # A few thousand narrow rows: collected and handed back as a local relation, whose known size
+        # makes both engines broadcast it instead of shuffling the candidates' text for the join.
         chosen = pick_cold_start(scores, plans).select(
             "candidate_id", "readability", "cold_start_rank", "sample_key"
         )
-        rows = candidates.join(F.broadcast(chosen), "candidate_id")
+        local = rt.spark.createDataFrame([tuple(r) for r in chosen.collect()], CHOSEN_SCHEMA)
+        rows = candidates.join(F.broadcast(local), "candidate_id")
         rt.tables.write(rows.transform(render_cold_start, params), "gold.cold_start")
     finally:
         rt.tables.drop_scratch(scratch)

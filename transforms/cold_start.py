@@ -91,6 +91,7 @@ def cold_start_scores(
     answer_chars = chars(candidates, "answer_chars", "answer")
     eligible = candidates.where(
         F.col("kind").isin(*params.kinds)
+        & F.col("domain").isNotNull()  # strata are domains: a row without one cannot be placed
         & (F.coalesce(F.size("reject_reasons"), F.lit(0)) <= 0)
         & reasoning_chars.between(params.min_reasoning_chars, params.max_reasoning_chars)
         & (answer_chars >= params.min_answer_chars)
