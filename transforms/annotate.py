@@ -141,6 +141,8 @@ class AnnotateParams:
     domains: dict[str, DomainPolicy] = field(default_factory=_default_domains)
     # Text per pool chunk: big enough to amortise pickling, small enough to spread over the workers.
     chunk_chars: int = 4_000_000
+    # A chunk not done by then is abandoned: its rows get `annotate_failed`, the stage goes on.
+    chunk_timeout_s: float = 900.0
 
 
 SPAN_TYPE = T.StructType(
@@ -218,6 +220,7 @@ def annotate_candidates(df: DataFrame, params: AnnotateParams) -> DataFrame:
         settings=signal_settings(params),
         positions=positions,
         chunk_chars=params.chunk_chars,
+        chunk_timeout_s=params.chunk_timeout_s,
     )
     annotated = df.mapInArrow(work, out_schema).drop("_target")
     no_spans = F.filter(F.col("signal_spans"), lambda s: F.lit(False))  # a typed empty array on both engines
@@ -231,6 +234,7 @@ def _annotate_batches(
     settings: SignalSettings,
     positions: tuple[int, int, int],
     chunk_chars: int,
+    chunk_timeout_s: float,
 ) -> Iterator[pa.RecordBatch]:
     work = functools.partial(text_signals_for_rows, settings=settings)
     for batch in batches:
@@ -244,7 +248,9 @@ def _annotate_batches(
         items = [(s.reasoning, s.answer, t) for s, t in zip(splits, targets, strict=True)]
         text_chars = sum(len(r) + len(a) for r, a, _ in items)
         chunk_size = max(8, min(2000, int(chunk_chars / max(1, text_chars / len(items)))))
-        results = process_pool.map_chunks(work, items, initializer=warm_up, chunk_size=chunk_size)
+        results = process_pool.map_chunks(
+            work, items, initializer=warm_up, chunk_size=chunk_size, chunk_timeout_s=chunk_timeout_s
+        )
         rows = [
             (s.reasoning, s.answer, s.think_format, s.think_blocks)
             + (r if r is not None else error_signals("timeout"))

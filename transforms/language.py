@@ -85,8 +85,10 @@ _NATIVE_SCRIPTS: dict[str, tuple[str, ...]] = {
 }
 
 _FENCE = r"(?:```|~~~)[\s\S]*?(?:```|~~~|\Z)"
-_DISPLAY_MATH = r"\$\$[\s\S]*?\$\$|\\\[[\s\S]*?\\\]|\\begin\{([a-zA-Z*]+)\}[\s\S]*?\\end\{\1\}"
-_INLINE_MATH = r"\$[^$\n]*\$|\\\([\s\S]*?\\\)"
+# Lazy spans are bounded (an unclosed \[ or \( rescans at most that far, not the rest of the text);
+# environments are not paired: their tags go, and their content is symbols, commands and lone letters.
+_DISPLAY_MATH = r"\$\$[\s\S]{0,5000}?\$\$|\\\[[\s\S]{0,5000}?\\\]|\\(?:begin|end)\{[^}\n]{0,40}\}"
+_INLINE_MATH = r"\$[^$\n]*\$|\\\([\s\S]{0,2000}?\\\)"
 # Inline code is short; a longer stretch between backticks is prose quoted with them (Korean news does).
 _INLINE_CODE = r"`[^`\n]{1,80}`"
 # A line whose shape is code, not prose (same family as code_blocks.CODE_LINE, kept local for speed).
@@ -100,7 +102,9 @@ _URL = r"https?://\S+|www\.\S+"
 _COMMAND = r"\\[a-zA-Z]+\*?"
 # Numbers with their separators first ("134.33" must not leave a "." that splits a sentence).
 _NUMBER = r"\d+(?:[.,:/]\d+)*"
-_SYMBOLS = r"[\u2070-\u209f\u00b2\u00b3\u00b9\d+\-*/=<>^_{}\[\]()|\\~#%&@$€£¥§°±×÷·∙√∞≈≠≤≥→←↔⇒⇔∑∏∫∂∇∈∉⊂⊆∪∩∀∃]+"
+_SYMBOLS = (
+    r"[\u2070-\u209f\u00b2\u00b3\u00b9\d+\-*/=<>^_{}\[\]()|\\~#%&@$€£¥§°±×÷·∙√∞≈≠≤≥→←↔⇒⇔∑∏∫∂∇∈∉⊂⊆∪∩∀∃]+"
+)
 NON_LANGUAGE = re.compile(
     "|".join(
         f"(?:{p})"
