@@ -11,7 +11,13 @@ from pyspark.sql import types as T
 
 from sftmix.transforms import process_pool
 from sftmix.transforms.answer_extraction import extract_choice, extract_final_answer, final_segment
-from sftmix.transforms.math_equivalence import MathSettings, judge_answers, reference_kind, verdict_cache
+from sftmix.transforms.math_equivalence import (
+    MathSettings,
+    cheap_math_verdict,
+    judge_answers,
+    reference_kind,
+    verdict_cache,
+)
 from sftmix.transforms.verify import VerifyParams, decide_verification, verify_candidates
 
 from .conftest import SHARED
@@ -38,6 +44,22 @@ def test_extraction_shapes() -> None:
     references = ("C", "(B)", "Paris", r"\text{Even}", "yes", "x", r"\frac12", "pi")
     kinds = ["choice", "choice", "text", "text", "text", "math", "math", "math"]
     assert [reference_kind(r) for r in references] == kinds
+
+
+def test_cheap_path_settles_plain_numbers_and_defers_the_rest() -> None:
+    assert cheap_math_verdict(r"\frac{248}{5}", "49.6") == (True, "numeric")
+    assert cheap_math_verdict(r"-\frac{7}{19}", r"-\frac{19}{7}") == (False, "numeric")
+    assert cheap_math_verdict("(4,-2)", "(-2, 4)") == (False, "numeric")
+    assert cheap_math_verdict(r"\{7, -1\}", r"\{-1,7\}") == (True, "numeric")
+    assert cheap_math_verdict(r"97\%", r"4\%") == (False, "numeric")
+    # Left to Math-Verify: rounding (its 6 places), a one-sided percent, mismatched brackets, symbols.
+    for answer, reference in [
+        ("0.333333", r"\frac{1}{3}"),
+        (r"50\%", "0.5"),
+        ("[0,1)", "[0,1]"),
+        (r"2\pi", "6.28"),
+    ]:
+        assert cheap_math_verdict(answer, reference) is None, (answer, reference)
 
 
 def test_cut_off_box_is_not_an_answer() -> None:
@@ -115,7 +137,7 @@ def test_real_generations_agree_with_their_grader() -> None:
 
 def test_cache_and_paths() -> None:
     verdict_cache().clear()
-    answers = [r"\boxed{\frac{2}{4}}", r"\boxed{\frac{2}{4}}", r"\boxed{0.5}", r"\boxed{7}"]
+    answers = [r"\boxed{2^{-1}}", r"\boxed{2^{-1}}", r"\boxed{0.5}", r"\boxed{7}"]
     first = judge_answers(answers, ["0.5"] * 4, MathSettings())
     assert [o.path for o in first] == ["math_verify", "cache", "cheap", "cheap"]
     assert [o.verdict for o in first] == ["correct", "correct", "correct", "incorrect"]
@@ -138,10 +160,12 @@ def test_pool_chunk_that_never_answers_is_an_error() -> None:
     process_pool.configure(1)
     try:
         verdict_cache().clear()
-        warm = judge_answers([r"\boxed{\frac{2}{4}}"], ["0.5"], MathSettings(chunk_timeout_s=300))[0]
+        warm = judge_answers([r"\boxed{2^{-1}}"], ["0.5"], MathSettings(chunk_timeout_s=300))[0]
         assert (warm.verdict, warm.path) == ("correct", "math_verify")  # the pool is up and answering
         started = time.perf_counter()
-        stuck = judge_answers([r"\boxed{5}"], [r"2^{10^{10}}"], MathSettings(timeout_s=120, chunk_timeout_s=3))
+        stuck = judge_answers(
+            [r"\boxed{5}"], [r"2^{10^{10}}"], MathSettings(timeout_s=120, chunk_timeout_s=3)
+        )
         assert stuck[0].verdict == "error"
         assert time.perf_counter() - started < 60
     finally:
@@ -167,7 +191,7 @@ CANDIDATE_SCHEMA = T.StructType(
 # then the expected (verdict, verifier, reject reasons) with sources "req" requiring verification.
 # fmt: off
 CASES = [
-    ("m1", "req", "math", r"So \boxed{\dfrac{1}{2}}.", "0.5", None, None, None, None,
+    ("m1", "req", "math", r"So \boxed{2^{-1}}.", "0.5", None, None, None, None,
      ("correct", "math_verify", [])),
     ("m2", "req", "math", r"So \boxed{3}.", "0.5", None, None, None, None,
      ("incorrect", "numeric", ["incorrect"])),

@@ -28,7 +28,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Literal
 
 from sftmix.transforms import process_pool
@@ -51,12 +52,15 @@ _TEXT_REFERENCE = re.compile(r"[A-Za-z][A-Za-z' \-]*\.?")
 # product of variables ("ab"). Words Math-Verify reads as math stay math.
 _TEXT_WORDS = {"yes", "no"}
 _MATH_WORDS = {"infinity", "inf", "oo", "pi", "infty"}
-_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
+_RATIONAL = re.compile(
+    r"(?P<sign>[-+]?)(?:\\frac\{(?P<p>\d+)\}\{(?P<q>\d+)\}|\\frac(?P<p1>\d)(?P<q1>\d)"
+    r"|(?P<p2>\d+)/(?P<q2>\d+)|(?P<decimal>\d+(?:\.\d*)?|\.\d+))"
+)
 # "1,000" groups thousands; "0,111" and "1,22" are decimal commas, left to Math-Verify.
 _THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°")
 # Two plain decimals this far apart differ after Math-Verify's rounding to 6 places.
-_NUMERIC_GAP = Decimal("2e-6")
+_NUMERIC_GAP = Fraction(2, 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -112,13 +116,62 @@ def strong_normalize(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def plain_number(text: str) -> Decimal | None:
-    if not _NUMBER.fullmatch(text):
+@dataclass(frozen=True)
+class PlainNumber:
+    """An integer, decimal or fraction of integers, held exactly; ``exact`` is False for decimals."""
+
+    value: Fraction
+    exact: bool
+
+
+def plain_number(text: str) -> PlainNumber | None:
+    """``-3``, ``2.5``, ``.5``, ``7/4``, ``\\frac{7}{4}``, ``\\frac74`` as one exact number (or None)."""
+    match = _RATIONAL.fullmatch(text)
+    if not match:
         return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:
+    sign = -1 if match.group("sign") == "-" else 1
+    if match.group("decimal") is not None:
+        decimal = match.group("decimal")
+        return PlainNumber(sign * Fraction(Decimal(decimal)), "." not in decimal)
+    numerator = match.group("p") or match.group("p1") or match.group("p2")
+    denominator = match.group("q") or match.group("q1") or match.group("q2")
+    if int(denominator) == 0:
         return None
+    return PlainNumber(sign * Fraction(int(numerator), int(denominator)), True)
+
+
+def _numbers_equal(a: PlainNumber, b: PlainNumber) -> bool | None:
+    if a.value == b.value:
+        return True
+    if (a.exact and b.exact) or abs(a.value - b.value) >= _NUMERIC_GAP:
+        return False
+    return None  # decimals within Math-Verify's rounding of each other: it decides
+
+
+def _plain_sequence(text: str) -> tuple[str, list[PlainNumber]] | None:
+    """``(1,2]``, ``[-1/2,3)``, ``\\{1,2\\}`` of plain numbers: (brackets, elements)."""
+    for left, right in (("\\{", "\\}"), ("(", ")"), ("[", "]"), ("(", "]"), ("[", ")")):
+        if text.startswith(left) and text.endswith(right) and len(text) > len(left) + len(right):
+            items = [plain_number(item) for item in text[len(left):-len(right)].split(",")]
+            if all(items):
+                return left + right, items  # type: ignore[return-value]
+            return None
+    return None
+
+
+def _sequences_equal(a: tuple[str, list[PlainNumber]], b: tuple[str, list[PlainNumber]]) -> bool | None:
+    (brackets_a, items_a), (brackets_b, items_b) = a, b
+    if brackets_a != brackets_b or len(items_a) != len(items_b):
+        return None  # "(1,2)" vs "[1,2)", or "(1,000, 2)" whose commas may group digits: Math-Verify reads it
+    if brackets_a == "\\{\\}":
+        # A set: order does not matter. Unequal is only certain when no member is a rounded decimal.
+        if {x.value for x in items_a} == {x.value for x in items_b}:
+            return True
+        return False if all(x.exact for x in items_a + items_b) else None
+    verdicts = [_numbers_equal(x, y) for x, y in zip(items_a, items_b, strict=True)]
+    if False in verdicts:
+        return False
+    return True if all(verdicts) else None
 
 
 def reference_kind(reference: str) -> ReferenceKind:
@@ -146,17 +199,17 @@ def cheap_math_verdict(answer: str, reference: str) -> tuple[bool, str] | None:
     a, r = strong_normalize(answer), strong_normalize(reference)
     if a and a == r:
         return True, "exact"
-    if "%" in answer or "%" in reference:
-        return None  # Math-Verify reads 50% as 0.5: a number comparison here would disagree with it
+    percent_a, percent_r = "%" in answer, "%" in reference
+    if percent_a != percent_r:
+        return None  # Math-Verify reads 50% as 0.5 and also accepts 50 for 50%: its rules, not ours
     na, nr = plain_number(a), plain_number(r)
-    if na is None or nr is None:
-        return None
-    if na == nr:
-        return True, "numeric"
-    if "." not in a and "." not in r:
-        return False, "numeric"
-    if abs(na - nr) >= _NUMERIC_GAP:
-        return False, "numeric"
+    if na is not None and nr is not None:
+        equal = _numbers_equal(na, nr)
+        return None if equal is None else (equal, "numeric")
+    sa, sr = _plain_sequence(a), _plain_sequence(r)
+    if sa is not None and sr is not None:
+        equal = _sequences_equal(sa, sr)
+        return None if equal is None else (equal, "numeric")
     return None
 
 
