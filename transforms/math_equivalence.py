@@ -6,8 +6,9 @@ path that settled it:
 
 1. ``cheap``: multiple-choice letters, text answers ("Even", "Paris"), and
    math answers whose normalized strings are identical or which are both plain
-   numbers. Text never goes to Math-Verify: it reads "Paris" as the product
-   P*a*r*i*s, equal to "sirap".
+   numbers, fractions of integers, or bracketed lists of them (tuples,
+   intervals, sets), compared exactly. Text never goes to Math-Verify: it
+   reads "Paris" as the product P*a*r*i*s, equal to "sirap".
 2. ``cache``: a (normalized answer, reference) key judged before in this
    process, or earlier in the same batch.
 3. ``math_verify``: the rest, deduplicated and sorted by reference (each worker
