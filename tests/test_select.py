@@ -10,7 +10,6 @@ from sftmix.jobs.select_candidates import select
 from sftmix.transforms.selection import (
     SelectParams,
     SelectPolicy,
-    prompt_summary,
     rank_candidates,
     rl_prompt_pool,
     selected_candidates,
@@ -89,48 +88,59 @@ def candidates_frame(spark, rows=CANDIDATES):  # noqa: ANN001, ANN201
     return spark.createDataFrame(full, SCHEMA)
 
 
-def test_policies_ranks_and_prompt_figures(runtime_factory) -> None:
+def test_select_stage_policies_ranks_and_prompt_figures(runtime_factory) -> None:
+    """The stage end to end: silver.candidates in; silver.selected, silver.prompts, gold.rl_prompts out."""
     rt = runtime_factory()
     params = rt.config.select
-    computed = rank_candidates(candidates_frame(rt.spark), params, seed=1234)
-    ranked = rt.spark.createDataFrame(computed.collect(), computed.schema)  # rank once; the rest reads it
-    selected = {r["candidate_id"]: r["select_rank"] for r in selected_candidates(ranked).collect()}
+    rt.tables.write(candidates_frame(rt.spark), "silver.candidates")
+    result = select(rt)
+    assert (result.rows_in, result.rows_out) == (16, 6)
+    assert result.rejected == {"not_selected": 2}  # f1 and f3: eligible, not the top 1
+    assert result.details["no_selection_reasons"] == {
+        "all_incorrect": 1,
+        "correct_filtered": 1,
+        "all_filtered": 1,
+        "unverified": 1,
+    }
+
+    selected_rows = read_back(rt, "silver.selected")
+    assert set(selected_rows[0]) == set(SCHEMA.fieldNames()) | {"select_rank"}
+    selected = {r["candidate_id"]: r["select_rank"] for r in selected_rows}
     # all_correct keeps every eligible candidate, ranked by completion length, then xxhash64(1234, id):
     # a2/a3 and g1/g2 tie on length, and the hash orders them the same on Sail and classic Spark.
     assert selected == {"a3": 1, "a2": 2, "a1": 3, "f2": 1, "g2": 1, "g1": 2}
 
-    prompts = {r["prompt_id"]: r for r in prompt_summary(ranked).collect()}
+    prompts = {r["prompt_id"]: r for r in read_back(rt, "silver.prompts")}
     figures = {
-        pid: (
-            r["n_candidates"],
-            r["n_clean"],
-            r["n_verified"],
-            r["n_correct"],
-            r["n_selected"],
-            r["no_selection_reason"],
-        )
+        pid: (r["n_candidates"], r["n_clean"], r["n_verified"], r["n_correct"], r["n_selected"])
         for pid, r in prompts.items()
     }
     assert figures == {
-        "p1": (4, 4, 4, 3, 3, None),
-        "p2": (2, 2, 2, 0, 0, "all_incorrect"),
-        "p3": (2, 1, 2, 1, 0, "correct_filtered"),
-        "p4": (1, 0, 1, 1, 0, "all_filtered"),
-        "p5": (2, 1, 1, 0, 0, "unverified"),
-        "q1": (3, 3, 0, 0, 1, None),
-        "p6": (2, 2, 2, 2, 2, None),
+        "p1": (4, 4, 4, 3, 3),
+        "p2": (2, 2, 2, 0, 0),
+        "p3": (2, 1, 2, 1, 0),
+        "p4": (1, 0, 1, 1, 0),
+        "p5": (2, 1, 1, 0, 0),
+        "q1": (3, 3, 0, 0, 1),
+        "p6": (2, 2, 2, 2, 2),
+    }
+    assert {pid: r["no_selection_reason"] for pid, r in prompts.items() if r["no_selection_reason"]} == {
+        "p2": "all_incorrect",
+        "p3": "correct_filtered",
+        "p4": "all_filtered",
+        "p5": "unverified",
     }
     assert prompts["p1"]["pass_rate"] == 0.75 and prompts["q1"]["pass_rate"] is None
     assert prompts["p1"]["messages"][0]["content"] == "prompt p1" and prompts["p1"]["reference_answer"] == "4"
 
-    summary = rt.spark.createDataFrame(list(prompts.values()), prompt_summary(ranked).schema)
-    pool = {r["prompt_id"]: r for r in rl_prompt_pool(summary, params).collect()}
-    assert set(pool) == {"p1", "p3"}  # 0 < pass rate < 1 and a reference; p5 has one verdict only
+    # 0 < pass rate < 1 and a reference; p5 has one verdict only. Dedup's statuses restrict the pool.
+    assert [r["prompt_id"] for r in read_back(rt, "gold.rl_prompts")] == ["p1", "p3"]
     status = rt.spark.createDataFrame(
         [("math", "p1", "near_duplicate"), ("math", "p3", "kept")],
         "source string, prompt_id string, dedup_status string",
     )
-    assert [r["prompt_id"] for r in rl_prompt_pool(summary, params, status).collect()] == ["p3"]
+    pool = rl_prompt_pool(rt.tables.read("silver.prompts"), params, status)
+    assert [r["prompt_id"] for r in pool.collect()] == ["p3"]
 
 
 def test_top_k_and_source_override(runtime_factory) -> None:
@@ -146,25 +156,6 @@ def test_top_k_and_source_override(runtime_factory) -> None:
     }
     assert {"a1"} < selected and len(selected & {"a1", "a2", "a3"}) == 2  # top 2 by length: a1, then a tie
     assert len(selected & {"f1", "f2", "f3"}) == 2 and "f3" not in selected  # judge scores first, nulls last
-
-
-def test_select_stage_writes_three_tables(runtime_factory) -> None:
-    rt = runtime_factory()
-    rt.tables.write(candidates_frame(rt.spark), "silver.candidates")
-    result = select(rt)
-    assert (result.rows_in, result.rows_out) == (16, 6)
-    assert result.details["no_selection_reasons"] == {
-        "all_incorrect": 1,
-        "correct_filtered": 1,
-        "all_filtered": 1,
-        "unverified": 1,
-    }
-    assert result.rejected == {"not_selected": 2}  # f1 and f3: eligible, not the top 1
-    selected = read_back(rt, "silver.selected")
-    assert {r["candidate_id"] for r in selected} == {"a1", "a2", "a3", "f2", "g1", "g2"}
-    assert set(selected[0]) == set(SCHEMA.fieldNames()) | {"select_rank"}
-    assert len(read_back(rt, "silver.prompts")) == 7
-    assert [r["prompt_id"] for r in read_back(rt, "gold.rl_prompts")] == ["p1", "p3"]
 
 
 def test_params_validate() -> None:
