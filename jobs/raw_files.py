@@ -16,7 +16,6 @@ one staged row with an ``error`` code, the quarantine row.
 
 from __future__ import annotations
 
-import functools
 import gzip
 import io
 import os
@@ -31,7 +30,6 @@ import pyarrow.parquet as pq
 import zstandard
 from pyspark.sql import types as T
 
-from sftmix.transforms import process_pool
 from sftmix.transforms.raw_records import (
     RecordError,
     SourceShape,
@@ -284,29 +282,16 @@ def read_item(item: dict[str, Any], shape: SourceShape, limits: ReadLimits) -> I
     yield from stage.flush(force=True)
 
 
-def read_item_ipc(item: dict[str, Any], shapes: dict[str, SourceShape], limits: ReadLimits) -> bytes:
-    """``read_item`` in a pool worker: the staged rows come back as one Arrow IPC stream."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, ARROW_STAGED) as writer:
-        for batch in read_item(item, shapes[item["source"]], limits):
-            writer.write_batch(batch)
-    return sink.getvalue().to_pybytes()
-
-
 def read_work_items(
     batches: Iterator[pa.RecordBatch], shapes: dict[str, SourceShape], limits: ReadLimits
 ) -> Iterator[pa.RecordBatch]:
     """The mapInArrow body: work items (source, file, request_file) in, staged rows out.
 
-    With a UDF process pool (Sail) each file is parsed in a pool worker, so parsing
-    uses every core instead of the engine's one Python thread; without one
-    (classic Spark, one Python worker per task already) it runs inline.
+    Parsing runs inline, not in the UDF process pool: measured on 313 MB of demo
+    JSONL, shipping each file's rows back from pool workers as Arrow IPC took
+    13.2 s against 5.2 s inline (the copy through the pipe costs more than the
+    parse it spreads).
     """
-    items = [item for batch in batches for item in batch.to_pylist()]
-    if process_pool.pool_size() == 0:
-        for item in items:
+    for batch in batches:
+        for item in batch.to_pylist():
             yield from read_item(item, shapes[item["source"]], limits)
-        return
-    work = functools.partial(read_item_ipc, shapes=shapes, limits=limits)
-    for payload in process_pool.imap(work, items):
-        yield from pa.ipc.open_stream(payload)
