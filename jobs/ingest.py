@@ -134,8 +134,9 @@ def ingest(rt: Runtime) -> StageResult:
     done: set[str] = set()
     if tables.exists("bronze.ingested_files"):
         done = {r.file for r in tables.read("bronze.ingested_files").select("file").distinct().collect()}
-    items = [i for s in rt.config.sources for i in list_work_items(s) if i.file not in done]
-    skipped = sum(1 for s in rt.config.sources for i in list_work_items(s) if i.file in done)
+    listed = [i for s in rt.config.sources for i in list_work_items(s)]
+    items = [i for i in listed if i.file not in done]
+    skipped = len(listed) - len(items)
     if not items:
         return StageResult(0, 0, details={"new_files": 0, "skipped_files": skipped})
 
