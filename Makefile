@@ -16,6 +16,13 @@ setup:
 		|| (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null) \
 		|| echo "chromium not installed: the report's browser test will be skipped"; \
 	fi
+	@# Code verification runs candidate programs only inside bubblewrap (issue 10). Never fatal here:
+	@# the sandbox tests skip, and the stage refuses to run code, where bwrap is missing.
+	@if ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null) \
+		|| echo "bubblewrap not installed: the code sandbox tests will be skipped"; \
+	fi
 
 demo-data:
 	$(BIN)/sftmix demo-data --out demo
