@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from sftmix.jobs.audit import AuditParams
 from sftmix.jobs.ops import last_failed_run
 from sftmix.jobs.pipeline import STAGES, StageSelectionError, run_pipeline
 from sftmix.jobs.runtime.context import DEFAULT_CONF, PROGRESS_SECONDS, Runtime, open_runtime, setup_logging
@@ -65,6 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser = commands.add_parser("report", help="write an HTML report with plots (funnel, lengths, mix)")
     _add_conf(report_parser)
     report_parser.add_argument("--out", default="reports", help="output folder (default: %(default)s)")
+
+    audit_parser = commands.add_parser(
+        "audit", help="write an HTML page with a seeded sample of rejected candidates per reason, spans highlighted"
+    )
+    _add_conf(audit_parser)
+    audit_parser.add_argument("--out", default="reports/audit.html", help="page to write (default: %(default)s)")
+    audit_parser.add_argument("--per-reason", type=int, default=20, help="candidates per reason (default: %(default)s)")
+    audit_parser.add_argument("--seed", type=int, default=None, help="hash-order seed (default: the config's seed)")
+    for name in ("source", "domain", "reason"):
+        audit_parser.add_argument(
+            f"--{name}", action="append", default=[], metavar=name.upper(),
+            help=f"only this {name} (repeat, or comma-separate, for several)",
+        )
 
     serve_parser = commands.add_parser("serve", help="keep a Spark Connect server with every table registered")
     _add_conf(serve_parser)
@@ -121,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
 
             print(write_report(rt, Path(args.out)).html)
             return 0
+        if args.command == "audit":
+            from sftmix.jobs.audit import write_audit
+
+            print(write_audit(rt, Path(args.out), audit_params(args, rt.config.seed)).html)
+            return 0
         if args.command == "whatif":
             from sftmix.jobs.whatif import print_whatif, run_whatif
 
@@ -133,6 +152,21 @@ def main(argv: list[str] | None = None) -> int:
             maintain(rt, retain_hours=args.retain_hours)
             return 0
         return _run(rt, args)
+
+
+def audit_params(args: argparse.Namespace, config_seed: int) -> AuditParams:
+    def listed(values: list[str]) -> tuple[str, ...]:
+        return tuple(sorted({v.strip() for value in values for v in value.split(",") if v.strip()}))
+
+    if args.per_reason < 1:
+        raise SystemExit("--per-reason must be at least 1")
+    return AuditParams(
+        per_reason=args.per_reason,
+        seed=config_seed if args.seed is None else args.seed,
+        sources=listed(args.source),
+        domains=listed(args.domain),
+        reasons=listed(args.reason),
+    )
 
 
 def _run(rt: Runtime, args: argparse.Namespace) -> int:
