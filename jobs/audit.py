@@ -279,7 +279,8 @@ def render_page(
         f"texts and spans from <code>silver.candidates</code>. Up to {params.per_reason} candidates per reason, "
         f"in the order of <code>xxhash64({params.seed}, candidate_id)</code>. Filters: {esc(filters)}. "
         "Yellow marks are the section's reason, blue ones another reason of the same candidate; "
-        "hover a mark for its detail.</p>",
+        "hover a mark for its detail. Each candidate ends with the query that fetches its row "
+        "(<code>sftmix sql \"…\"</code>, or a notebook on <code>sftmix serve</code>).</p>",
         "<table><tr><th>reason</th><th>candidates</th><th>shown</th></tr>",
     ]
     for reason in shown:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import struct
 import subprocess
 from collections.abc import Iterator
@@ -191,6 +192,7 @@ def test_page_sections_escaping_determinism_and_filters(runtime_factory, tmp_pat
     for reason in page.sampled:
         assert f"<section id='reason-{reason}'" in text
     assert text.count("<article ") == sum(min(3, n) for n in page.counts.values())
+    assert not re.search(r"(src|href)=['\"]?(https?:|//|[\w./-]+\.(js|css|png|woff2?))", text)  # self-contained
 
     # Escaped: the hostile candidate's markup is text, never a tag (prompt, reasoning, answer, prompt_id).
     assert "<script" not in text and "<b>" not in text and "<i>" not in text
