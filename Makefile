@@ -46,8 +46,12 @@ test:
 lint:
 	$(BIN)/ruff check .
 
+SCALE ?= 0.01
+ENGINE ?= local
+
+# The pipeline at a scale (1 = 3.21M candidates -> the 800k mix) with the floors of the same run.
 bench:
-	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/run.py --scale $(SCALE) --engine $(ENGINE)
 
 clean:
 	rm -rf lake demo reports benchmarks/work
