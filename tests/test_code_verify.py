@@ -182,6 +182,7 @@ def test_hostile_candidates_end_with_the_right_status(pool: None) -> None:
         (answer("import sys\nfor _ in range(1600):\n    sys.stdout.write('x' * 65536)"), SUM_CASES),
         (answer("import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=1)"), SUM_CASES),
         (answer("while True:\n    pass"), SUM_CASES),
+        (answer("import json\nprint(json.load(open('spec.json'))['cases'][0]['output'])"), SUM_CASES),
         (answer("def square(x):\n    return x * x"), SQUARE_TESTS),  # the stage goes on
     ]
     statuses = [(r.status, r.tests_passed) for r in outcomes_of(items)]
@@ -193,6 +194,7 @@ def test_hostile_candidates_end_with_the_right_status(pool: None) -> None:
         ("runtime_error", 0),
         ("runtime_error", 0),
         ("timeout", 0),
+        ("runtime_error", 0),  # the expected outputs are not there to copy
         ("pass", 3),
     ]
 
@@ -227,8 +229,8 @@ def test_verify_code_on_the_engine(engine: Engine) -> None:
     assert lenient is not None and lenient["verdict"] == "correct"
     external = verify_code(df, CodeVerifyParams(mode="external"))
     assert external.schema["tests_passed"].dataType == T.LongType()
-    assert external.filter("code_status IS NOT NULL").count() == 0
-    assert {r["verdict"] for r in external.collect()} == {"unverifiable", "correct"}
+    kept = external.collect()
+    assert {r["code_status"] for r in kept} == {None} and {r["verdict"] for r in kept} == {"unverifiable", "correct"}
 
 
 def test_no_sandbox_stops_the_stage_and_never_runs_code(monkeypatch: pytest.MonkeyPatch) -> None:

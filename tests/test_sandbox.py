@@ -82,6 +82,15 @@ def test_plain_run_stdin_files_and_environment(no_leftovers: object) -> None:
     assert (crashed.status, crashed.exit_code) == ("signal", 128 + 11)
 
 
+def test_no_host_descriptor_reaches_the_program(no_leftovers: object) -> None:
+    # bwrap's status pipe and the files' memfds stay outside: a program could otherwise forge its status.
+    result = run_python(
+        "import os\nfor fd in range(3, 256):\n    try:\n        os.fstat(fd)\n        print(fd)\n"
+        "    except OSError:\n        pass\n"
+    )
+    assert (result.status, result.stdout) == ("ok", b"")
+
+
 def test_network_is_unreachable(no_leftovers: object) -> None:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

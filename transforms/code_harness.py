@@ -20,8 +20,9 @@ they can neither flood nor forge the report. Stdio style (LiveCodeBench,
 Codeforces): each case runs the program as a child process with the input
 file as stdin; its stdout goes to a file bounded by the file-size rlimit and
 is compared here, after the child ended, so a child cannot touch the
-comparison (no /proc in the sandbox, and this process is not dumpable, so it
-cannot be ptraced). An assert-style program shares the harness's process: a
+comparison: spec.json (the expected outputs) is deleted once read, there is
+no /proc in the sandbox, this process is not dumpable (no ptrace), and after
+each case every other process of the sandbox uid is killed. An assert-style program shares the harness's process: a
 deliberately adversarial one could forge its report, as with HumanEval's own
 harness; the sandbox contains damage, it does not referee cheating.
 """
@@ -60,6 +61,8 @@ def short(text: str) -> str:
 
 
 def describe(error: BaseException) -> str:
+    if isinstance(error, TestTimeout):
+        return "no result within the per-test time limit"
     return short(f"{type(error).__name__}: {error}")
 
 
@@ -120,7 +123,7 @@ def run_asserts(spec: dict[str, Any], source: str, report: Any) -> None:
         except BaseException as error:  # noqa: BLE001
             kind = failure_kind(error)
             timed_out = kind == "timeout"
-            detail = f" ({describe(error)})" if kind != "fail" or str(error) else ""
+            detail = f" ({describe(error)})" if kind != "fail" or str(error) else ""  # a bare assert: the test says it
             emit(report, {"test": index, "kind": kind, "message": short(f"{test}{detail}")})
 
 
@@ -163,8 +166,10 @@ def run_case(case: dict[str, str], seconds: float, cap: int) -> dict[str, str]:
         except subprocess.TimeoutExpired:
             code = None
         finally:
+            # Every other process this uid may signal in the namespace (init ignores it): the
+            # program's children too, even those that left its session. Nothing outlives its case.
             try:  # noqa: SIM105 - contextlib would be one more import in every sandbox start
-                os.killpg(child.pid, signal.SIGKILL)  # its own children too
+                os.kill(-1, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             child.wait()
@@ -196,6 +201,7 @@ def main() -> None:
     try:
         with open("spec.json", encoding="utf-8") as handle:
             spec = json.load(handle)
+        os.unlink("spec.json")  # the expected outputs stay in this process only, out of the program's reach
         with open("program.py", encoding="utf-8", errors="replace") as handle:
             source = handle.read()
         (run_stdio if spec["style"] == "stdio" else run_asserts)(spec, source, report)

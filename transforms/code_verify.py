@@ -27,11 +27,12 @@ selection and the RL pool work unchanged:
       .transform(verify_code, cfg.code_verify)
       .transform(decide_verification, cfg.verify, requiring_sources)
 
-With ``mode: external`` it only adds the four columns (null): verdicts come
-from outside as before. With ``mode: sandbox`` it first checks (in a pool worker, or on the classic
-Spark driver, and again in every worker that runs programs) that bwrap can
-start a sandbox; if not, it raises ``SandboxUnavailable`` saying so (set
-``mode: external`` there). It never runs code unsandboxed.
+With ``mode: external`` it only adds the four columns (null where absent):
+verdicts come from outside as before. With ``mode: sandbox`` it first checks
+(in a pool worker, or on the classic Spark driver, and again in every worker
+that runs programs) that bwrap can start a sandbox; if not, it raises
+``SandboxUnavailable`` saying so (set ``mode: external`` there). It never
+runs code unsandboxed.
 
 Where runs happen: in ``process_pool`` workers on the local engine (Sail runs
 UDFs in its own process: the pool keeps programs out of it), inline in the
@@ -101,7 +102,8 @@ class CodeVerifyParams:
     untagged_blocks: bool = True  # without a tagged block, take the last untagged one
     # Share of tests that must pass for `correct`; 1.0 = all, as DeepSeek-R1 keeps code samples.
     pass_fraction: float = 1.0
-    test_timeout_s: float = 4.0  # per assert / per stdin case
+    # Per assert / per stdin case; LiveCodeBench allows 6 s. After one timeout the rest are skipped.
+    test_timeout_s: float = 6.0
     run_timeout_s: float = 30.0  # wall clock for a candidate's whole run
     memory_mb: int = 1024
     processes: int = 32
