@@ -4,7 +4,10 @@ and HumanEval/MBPP canonical solutions (a sample; benchmarks/code_verify.py runs
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -22,7 +25,7 @@ from sftmix.transforms.code_verify import (
     verify_code,
     verify_programs,
 )
-from sftmix.transforms.sandbox import RunResult, SandboxUnavailable, sandbox_problem
+from sftmix.transforms.sandbox import SANDBOX_UID, RunResult, SandboxUnavailable, sandbox_problem
 
 from .code_realdata import HUMANEVAL, MBPP, humaneval_items, humaneval_rows, mbpp_items, mbpp_rows
 
@@ -170,8 +173,22 @@ def test_candidates_in_both_styles(pool: None) -> None:
     ]
 
 
+def sandbox_uid_processes() -> set[str]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            status = (entry / "status").read_text() if entry.name.isdigit() else ""
+        except OSError:
+            continue
+        uid = next((line.split()[1] for line in status.splitlines() if line.startswith("Uid:")), None)
+        if uid == str(SANDBOX_UID):
+            found.add(entry.name)
+    return found
+
+
 @needs_sandbox
 def test_hostile_candidates_end_with_the_right_status(pool: None) -> None:
+    before = sandbox_uid_processes()  # another run of this suite's sandboxes may be live: not ours
     bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
     kill_parent = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(os.getpid(), signal.SIGKILL)"
     items = [
@@ -197,6 +214,11 @@ def test_hostile_candidates_end_with_the_right_status(pool: None) -> None:
         ("runtime_error", 0),  # the expected outputs are not there to copy
         ("pass", 3),
     ]
+    if os.geteuid() == 0:  # as root the sandbox runs as its own uid: nothing of it may be left
+        deadline = time.monotonic() + 2.0
+        while sandbox_uid_processes() - before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sandbox_uid_processes() - before == set()
 
 
 @needs_sandbox
@@ -208,6 +230,11 @@ def test_verify_code_on_the_engine(engine: Engine) -> None:
         ("c3", "code", answer("a, b = map(int, input().split())\nprint(a + b)"), SUM_CASES, "unverifiable"),
         ("c4", "code", "no program", SUM_CASES, "unverifiable"),
         ("c5", "code", answer("while True:\n    pass"), SUM_CASES, "unverifiable"),
+        ("h1", "code", answer("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n"
+                              "        pass"), SQUARE_TESTS, "unverifiable"),
+        ("h2", "code", answer("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(-1, 9)"),
+         SUM_CASES, "unverifiable"),
+        ("h3", "code", answer("block = bytearray(10 * 1024**3)"), SQUARE_TESTS, "unverifiable"),
         ("c6", "code", answer("print(1)"), None, "unverifiable"),
         ("m1", "math", answer("def square(x):\n    return 0"), SQUARE_TESTS, "correct"),
     ]
@@ -221,6 +248,9 @@ def test_verify_code_on_the_engine(engine: Engine) -> None:
         "c3": ("pass", 2, 2, "correct", "sandbox"),
         "c4": ("no_code", 0, 2, "incorrect", "sandbox"),
         "c5": ("timeout", 0, 2, "incorrect", "sandbox"),
+        "h1": ("timeout", 0, 3, "incorrect", "sandbox"),  # the hostile ones end right; the stage goes on
+        "h2": ("runtime_error", 0, 2, "incorrect", "sandbox"),
+        "h3": ("memory", 0, 3, "incorrect", "sandbox"),
         "c6": (None, None, None, "unverifiable", "none"),
         "m1": (None, None, None, "correct", "none"),
     }
