@@ -6,14 +6,34 @@ verification of ``transforms/verify.py``), then turns signals into
 ``reject_reasons`` with the thresholds of the config. Signals are stored
 apart from decisions (STYLE.md, Dolma), so `sftmix whatif` can move a
 threshold without running a model again.
+
+Judgments (``bronze.judgments``, from judgment files) are resolved against
+the candidates first: every judgment row with its status (applied,
+superseded, unmatched) goes to ``silver.judgments``, and the applied values
+replace the generation's own verdict / test counts / judge score before
+verification (precedence: ``transforms/judgments.py``). Judgments that match
+no candidate are counted in the stage metrics and logged, never dropped
+silently.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
 from sftmix.transforms.annotate import annotate_candidates, decide_annotate
+from sftmix.transforms.judgments import (
+    JudgmentParams,
+    apply_judgments,
+    judgment_counts,
+    judgment_values,
+    resolve_judgments,
+    summarize_judgments,
+)
 from sftmix.transforms.verify import (
     decide_verification,
     summarize_verification,
@@ -21,11 +41,32 @@ from sftmix.transforms.verify import (
     verify_candidates,
 )
 
+log = logging.getLogger(__name__)
+
+
+def judged_generations(rt: Runtime, generations: DataFrame) -> tuple[DataFrame, dict[str, Any] | None]:
+    """Generations with judgment values merged in, and the judgment metrics (None without judgments)."""
+    if not rt.tables.exists("bronze.judgments"):
+        return apply_judgments(generations, None), None
+    params = JudgmentParams(priority=[j.name for j in rt.config.judgments])
+    resolved = resolve_judgments(rt.tables.read("bronze.judgments"), generations.select("candidate_id"))
+    rt.tables.write(resolved, "silver.judgments")
+    resolved = rt.tables.read("silver.judgments")
+    judged = resolved.where(F.col("status") == "applied").select("candidate_id").distinct().count()
+    summary = summarize_judgments([r.asDict() for r in judgment_counts(resolved).collect()], judged)
+    if summary["unmatched"]:
+        log.warning(
+            "annotate: %d judgment rows match no candidate (silver.judgments, status 'unmatched'): %s",
+            summary["unmatched"],
+            {name: c["unmatched"] for name, c in summary["by_judgment"].items() if c["unmatched"]},
+        )
+    return generations.transform(apply_judgments, judgment_values(resolved, params)), summary
+
 
 def annotate(rt: Runtime) -> StageResult:
     cfg = rt.config
     requiring = sorted(s.name for s in cfg.sources if s.require_verification)
-    generations = rt.tables.read("bronze.generations")
+    generations, judgments = judged_generations(rt, rt.tables.read("bronze.generations"))
     candidates = (
         generations.transform(annotate_candidates, cfg.annotate)
         .transform(verify_candidates, cfg.verify)
@@ -46,7 +87,9 @@ def annotate(rt: Runtime) -> StageResult:
     verification = summarize_verification([r.asDict() for r in verification_counts(written).collect()])
     # Rows whose signal pass raised or timed out (reason `annotate_failed`, message in annotate_error).
     errors = written.where(F.col("annotate_error").isNotNull()).count()
-    details = {"verification": verification, "annotate_errors": errors}
+    details: dict[str, Any] = {"verification": verification, "annotate_errors": errors}
+    if judgments is not None:
+        details["judgments"] = judgments
     return StageResult(rows_in=rows, rows_out=clean, rejected=rejected, details=details)
 
 

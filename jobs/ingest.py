@@ -1,15 +1,19 @@
-"""Stage ``ingest``: raw generation dumps -> bronze.generations + bronze.quarantine.
+"""Stage ``ingest``: raw generation dumps -> bronze.generations + bronze.quarantine;
+judgment files (``judgments:``) -> bronze.judgments + bronze.quarantine.
 
-Steps: list each source's files and drop those already recorded in
-``bronze.ingested_files`` (so a rerun adds nothing and new files append);
-read the rest inside the engine (``jobs/raw_files.py``) into a scratch table;
-check every source's bad-record fraction (a wrong field mapping must fail
-loudly, not yield an empty table); then append candidates, quarantined
-records and the file list, and drop the scratch table.
+Steps: list each source's and judgment's files and drop those already
+recorded in ``bronze.ingested_files`` (so a rerun adds nothing and new files
+append); read the rest inside the engine (``jobs/raw_files.py``) into scratch
+tables; check every source's and judgment's bad-record fraction (a wrong
+field mapping must fail loudly, not yield an empty table); then append
+candidates, judgments, quarantined records and the file list, and drop the
+scratch tables. Judgments are joined to candidates later, in annotate: a
+judgment file may arrive before or after the generations it judges.
 
-Crash note: the three appends are separate Delta commits, written in that
-order; the file list goes last, so a crash before it makes the next run read
-those files again (rows would repeat; `candidate_id` makes them findable).
+Crash note: the appends are separate Delta commits, written in that order;
+the file list goes last, so a crash before it makes the next run read those
+files again (rows would repeat; `candidate_id` makes them findable, and a
+repeated judgment row changes no value: annotate takes one per candidate).
 """
 
 from __future__ import annotations
@@ -24,13 +28,17 @@ from pyspark.sql import types as T
 
 from sftmix.jobs.raw_files import (
     GENERATION_FIELDS,
+    JUDGMENT_FIELDS,
+    JUDGMENT_STAGED_SCHEMA,
     STAGED_SCHEMA,
     WORK_SCHEMA,
     ReadLimits,
+    read_judgment_items,
     read_work_items,
 )
-from sftmix.jobs.runtime.config import ConfigError, SourceConfig
+from sftmix.jobs.runtime.config import ConfigError, JudgmentConfig, SourceConfig
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
+from sftmix.transforms.judgments import JudgmentShape
 from sftmix.transforms.raw_records import SourceShape, validate_field_names
 
 INGESTED_FILES_SCHEMA = T.StructType(
@@ -103,14 +111,45 @@ def read_staged(rt: Runtime, items: list[WorkItem]) -> DataFrame:
     return work.mapInArrow(read, STAGED_SCHEMA)
 
 
-def check_bad_fractions(rt: Runtime, per_file: list[dict], staged: DataFrame) -> None:
-    """Fail when a source's quarantined share of records passes its limit."""
+def list_judgment_items(judgment: JudgmentConfig) -> list[WorkItem]:
+    files = sorted({path for pattern in judgment.paths for path in glob.glob(pattern, recursive=True)})
+    return [WorkItem(judgment.name, f, None, os.path.getsize(f)) for f in files if os.path.isfile(f)]
+
+
+def judgment_shape(judgment: JudgmentConfig) -> JudgmentShape:
+    return JudgmentShape(
+        judgment.name, judgment.key, tuple(sorted(judgment.fields.items())), judgment.source,
+        judgment.custom_id_template,
+    )
+
+
+def read_judgments_staged(rt: Runtime, items: list[WorkItem]) -> DataFrame:
+    """Staged rows of every judgment file (one per record), read on the executors."""
+    shapes = {j.name: judgment_shape(j) for j in rt.config.judgments}
+    formats = {j.name: j.format for j in rt.config.judgments}
+    cfg = rt.config.ingest
+    limits = ReadLimits(cfg.max_record_bytes, cfg.quarantine_raw_chars, cfg.batch_rows)
+    work = rt.spark.createDataFrame([(i.source, i.file, None) for i in items], WORK_SCHEMA)
+    work = work.repartition(max(1, min(len(items), 64)), "file")
+
+    def read(batches):  # noqa: ANN001, ANN202 - the engine passes an iterator of Arrow batches
+        return read_judgment_items(batches, shapes, formats, limits)
+
+    return work.mapInArrow(read, JUDGMENT_STAGED_SCHEMA)
+
+
+def check_bad_fractions(
+    rt: Runtime, per_file: list[dict], staged: DataFrame, limits: dict[str, float] | None = None
+) -> None:
+    """Fail when a source's (or judgment's) quarantined share of records passes its limit."""
+    if limits is None:
+        limits = {s.name: s.max_bad_fraction for s in rt.config.sources}
     problems = []
-    for source in rt.config.sources:
-        rows = [r for r in per_file if r["source"] == source.name]
+    for name, max_bad_fraction in limits.items():
+        rows = [r for r in per_file if r["source"] == name]
         records = sum(r["records"] for r in rows)
         bad = sum(r["quarantined"] for r in rows)
-        if records and bad / records > source.max_bad_fraction:
+        if records and bad / records > max_bad_fraction:
             worst = max(rows, key=lambda r: r["quarantined"])
             first = (
                 staged.where((F.col("file") == worst["file"]) & F.col("error").isNotNull())
@@ -121,12 +160,32 @@ def check_bad_fractions(rt: Runtime, per_file: list[dict], staged: DataFrame) ->
             )
             listed = "; ".join(f"line {r.line}: {r.error}: {r.error_message}" for r in first)
             problems.append(
-                f"source {source.name!r}: {bad} of {records} records quarantined "
-                f"({bad / records:.1%} > max_bad_fraction {source.max_bad_fraction:.1%}); "
+                f"source {name!r}: {bad} of {records} records quarantined "
+                f"({bad / records:.1%} > max_bad_fraction {max_bad_fraction:.1%}); "
                 f"worst file {worst['file']}: {listed}"
             )
     if problems:
         raise IngestError("ingest refused to land bad input:\n  " + "\n  ".join(problems))
+
+
+def _per_file(staged: DataFrame, owner: str = "source") -> list[dict]:
+    """Records, landed rows and quarantined records per (owner, file); ``owner`` is reported as ``source``."""
+    return [
+        r.asDict()
+        for r in staged.groupBy(F.col(owner).alias("source"), "file")
+        .agg(
+            F.sum(F.col("first_of_record").cast("long")).alias("records"),
+            F.sum(F.col("error").isNull().cast("long")).alias("candidates"),
+            F.sum(F.col("error").isNotNull().cast("long")).alias("quarantined"),
+        )
+        .collect()
+    ]
+
+
+def _quarantine(staged: DataFrame, run_id: str) -> DataFrame:
+    return staged.where(F.col("error").isNotNull()).select(
+        "source", "file", "line", "error", "error_message", "raw", F.lit(run_id).alias("ingest_run_id")
+    )
 
 
 def ingest(rt: Runtime) -> StageResult:
@@ -136,54 +195,76 @@ def ingest(rt: Runtime) -> StageResult:
         done = {r.file for r in tables.read("bronze.ingested_files").select("file").distinct().collect()}
     listed = [i for s in rt.config.sources for i in list_work_items(s)]
     items = [i for i in listed if i.file not in done]
-    skipped = len(listed) - len(items)
-    if not items:
+    # Judgment files are listed in bronze.ingested_files under the judgment's name, so reruns skip them too.
+    judgment_listed = [i for j in rt.config.judgments for i in list_judgment_items(j)]
+    judgment_items = [i for i in judgment_listed if i.file not in done]
+    skipped = len(listed) + len(judgment_listed) - len(items) - len(judgment_items)
+    if not items and not judgment_items:
         return StageResult(0, 0, details={"new_files": 0, "skipped_files": skipped})
 
     scratch = tables.scratch("ingest")
+    judgment_scratch = tables.scratch("ingest-judgments")
+    per_file: list[dict] = []
+    judgment_files: list[dict] = []
     try:
-        read_staged(rt, items).write.mode("overwrite").parquet(scratch)
-        staged = rt.spark.read.parquet(scratch)
-        per_file = [
-            r.asDict()
-            for r in staged.groupBy("source", "file")
-            .agg(
-                F.sum(F.col("first_of_record").cast("long")).alias("records"),
-                F.sum(F.col("error").isNull().cast("long")).alias("candidates"),
-                F.sum(F.col("error").isNotNull().cast("long")).alias("quarantined"),
-            )
-            .collect()
-        ]
-        check_bad_fractions(rt, per_file, staged)
+        # Read and check everything first: nothing lands when any source or judgment is too broken.
+        if items:
+            read_staged(rt, items).write.mode("overwrite").parquet(scratch)
+            staged = rt.spark.read.parquet(scratch)
+            per_file = _per_file(staged)
+            check_bad_fractions(rt, per_file, staged)
+        if judgment_items:
+            read_judgments_staged(rt, judgment_items).write.mode("overwrite").parquet(judgment_scratch)
+            judged = rt.spark.read.parquet(judgment_scratch)
+            # A judgment row's `source` is its candidate's source; the file belongs to the judgment.
+            judgment_files = _per_file(judged, owner="judgment")
+            limits = {j.name: j.max_bad_fraction for j in rt.config.judgments}
+            check_bad_fractions(rt, judgment_files, judged, limits)
 
-        run_id = F.lit(rt.run_id)
-        generations = staged.where(F.col("error").isNull()).select(
-            *[f.name for f in GENERATION_FIELDS], run_id.alias("ingest_run_id")
+        if items:
+            generations = staged.where(F.col("error").isNull()).select(
+                *[f.name for f in GENERATION_FIELDS], F.lit(rt.run_id).alias("ingest_run_id")
+            )
+            tables.write(generations, "bronze.generations", mode="append")
+            tables.write(_quarantine(staged, rt.run_id), "bronze.quarantine", mode="append")
+        if judgment_items:
+            judgments = judged.where(F.col("error").isNull()).select(
+                *[f.name for f in JUDGMENT_FIELDS], F.lit(rt.run_id).alias("ingest_run_id")
+            )
+            tables.write(judgments, "bronze.judgments", mode="append")
+            tables.write(_quarantine(judged, rt.run_id), "bronze.quarantine", mode="append")
+        # Last, so a crash before it makes the next run read these files again (crash note above).
+        tables.write(
+            files_frame(rt, items + judgment_items, per_file + judgment_files), "bronze.ingested_files", mode="append"
         )
-        quarantine = staged.where(F.col("error").isNotNull()).select(
-            "source", "file", "line", "error", "error_message", "raw", run_id.alias("ingest_run_id")
-        )
-        tables.write(generations, "bronze.generations", mode="append")
-        tables.write(quarantine, "bronze.quarantine", mode="append")
-        tables.write(files_frame(rt, items, per_file), "bronze.ingested_files", mode="append")
     finally:
         tables.drop_scratch(scratch)
+        tables.drop_scratch(judgment_scratch)
 
     records = sum(r["records"] for r in per_file)
     candidates = sum(r["candidates"] for r in per_file)
     quarantined = sum(r["quarantined"] for r in per_file)
+    details = {
+        "new_files": len(items) + len(judgment_items),
+        "skipped_files": skipped,
+        "input_bytes": sum(i.size for i in items + judgment_items),
+        "records": records,
+        "candidates": candidates,
+        "quarantined": quarantined,
+    }
+    if judgment_items:
+        # Judgment records are not candidates: they stay out of rows_in/rows_out and are reported here.
+        details["judgments"] = {
+            "files": len(judgment_items),
+            "records": sum(r["records"] for r in judgment_files),
+            "landed": sum(r["candidates"] for r in judgment_files),
+            "quarantined": sum(r["quarantined"] for r in judgment_files),
+        }
     return StageResult(
         rows_in=records,
         rows_out=candidates,
         rejected={"quarantined": quarantined} if quarantined else {},
-        details={
-            "new_files": len(items),
-            "skipped_files": skipped,
-            "input_bytes": sum(i.size for i in items),
-            "records": records,
-            "candidates": candidates,
-            "quarantined": quarantined,
-        },
+        details=details,
     )
 
 

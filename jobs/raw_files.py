@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 import zstandard
 from pyspark.sql import types as T
 
+from sftmix.transforms.judgments import JudgmentShape, judgment_row
 from sftmix.transforms.raw_records import (
     RecordError,
     SourceShape,
@@ -76,6 +77,32 @@ STAGED_SCHEMA = T.StructType(
         T.StructField("raw", T.StringType()),
     ]
 )
+# Columns of bronze.judgments (ingest_run_id aside), in order.
+JUDGMENT_FIELDS = [
+    T.StructField("candidate_id", T.StringType()),
+    T.StructField("judgment", T.StringType()),
+    T.StructField("source", T.StringType()),
+    T.StructField("prompt_id", T.StringType()),
+    T.StructField("sample_index", T.LongType()),
+    T.StructField("verdict", T.StringType()),
+    T.StructField("tests_passed", T.LongType()),
+    T.StructField("tests_total", T.LongType()),
+    T.StructField("judge_score", T.DoubleType()),
+    T.StructField("judge_analysis", T.StringType()),
+    T.StructField("judge_model", T.StringType()),
+    T.StructField("file", T.StringType()),
+    T.StructField("line", T.LongType()),
+]
+# A judgment's quarantine row keeps the judgment's name in `source`, as bronze.quarantine has no other key.
+JUDGMENT_STAGED_SCHEMA = T.StructType(
+    JUDGMENT_FIELDS
+    + [
+        T.StructField("first_of_record", T.BooleanType()),
+        T.StructField("error", T.StringType()),
+        T.StructField("error_message", T.StringType()),
+        T.StructField("raw", T.StringType()),
+    ]
+)
 WORK_SCHEMA = T.StructType(
     [
         T.StructField("source", T.StringType()),
@@ -102,6 +129,7 @@ def _arrow_type(data_type: T.DataType) -> pa.DataType:
 
 
 ARROW_STAGED = pa.schema([pa.field(f.name, _arrow_type(f.dataType)) for f in STAGED_SCHEMA.fields])
+ARROW_JUDGMENT_STAGED = pa.schema([pa.field(f.name, _arrow_type(f.dataType)) for f in JUDGMENT_STAGED_SCHEMA.fields])
 
 
 @dataclass(frozen=True)
@@ -144,8 +172,9 @@ def iter_lines(path: str, max_bytes: int) -> Iterator[tuple[int, bytes, bool]]:
 class _Staging:
     """Collects staged rows and cuts them into Arrow batches."""
 
-    def __init__(self, limits: ReadLimits) -> None:
+    def __init__(self, limits: ReadLimits, schema: pa.Schema = ARROW_STAGED) -> None:
         self.limits = limits
+        self.schema = schema
         self.rows: list[dict[str, Any]] = []
 
     def good(self, rows: list[dict[str, Any]], file: str, line: int) -> None:
@@ -155,10 +184,13 @@ class _Staging:
             row["first_of_record"] = position == 0
             self.rows.append(row)
 
-    def bad(self, source: str, file: str, line: int, code: str, message: str, raw: bytes | str) -> None:
+    def bad(
+        self, source: str, file: str, line: int, code: str, message: str, raw: bytes | str, **extra: Any
+    ) -> None:
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         self.rows.append(
             {
+                **extra,
                 "source": source,
                 "file": file,
                 "line": line,
@@ -171,7 +203,7 @@ class _Staging:
 
     def flush(self, force: bool = False) -> Iterator[pa.RecordBatch]:
         if self.rows and (force or len(self.rows) >= self.limits.batch_rows):
-            yield pa.RecordBatch.from_pylist(self.rows, ARROW_STAGED)
+            yield pa.RecordBatch.from_pylist(self.rows, self.schema)
             self.rows = []
 
 
@@ -295,3 +327,56 @@ def read_work_items(
     for batch in batches:
         for item in batch.to_pylist():
             yield from read_item(item, shapes[item["source"]], limits)
+
+
+def _judgment_records(path: str, file_format: str, limits: ReadLimits) -> Iterator[tuple[int, Any, bytes | None]]:
+    """(line or row index, parsed record or RecordError, raw bytes) of a judgment file."""
+    if file_format == "parquet":
+        row_index = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=limits.batch_rows):
+            for record in batch.to_pylist():
+                yield row_index, record, None
+                row_index += 1
+        return
+    for line, data, oversized in iter_lines(path, limits.max_record_bytes):
+        if oversized:
+            yield line, RecordError("record_too_large", f"record over {limits.max_record_bytes} bytes"), data[:4096]
+            continue
+        try:
+            yield line, parse_json(data), data
+        except RecordError as error:
+            yield line, error, data
+
+
+def read_judgment_file(shape: JudgmentShape, path: str, file_format: str, limits: ReadLimits) -> Iterator[pa.RecordBatch]:
+    """Staged rows of one judgment file: one per record, a ``bronze.judgments`` row or a quarantine row."""
+    stage = _Staging(limits, ARROW_JUDGMENT_STAGED)
+    try:
+        for line, record, raw in _judgment_records(path, file_format, limits):
+            try:
+                if isinstance(record, RecordError):
+                    raise record
+                row = judgment_row(record, shape)
+                row["judgment"] = shape.name
+                stage.good([row], path, line)
+            except RecordError as error:
+                text = raw if raw is not None else orjson.dumps(record, default=str)
+                stage.bad(shape.name, path, line, error.code, str(error), text, judgment=shape.name)
+            yield from stage.flush()
+    except (OSError, EOFError, zlib.error, zstandard.ZstdError, pa.ArrowException) as error:
+        message = f"{type(error).__name__}: {error}"
+        stage.bad(shape.name, path, -1, "unreadable_file", message, b"", judgment=shape.name)
+    yield from stage.flush(force=True)
+
+
+def read_judgment_items(
+    batches: Iterator[pa.RecordBatch],
+    shapes: dict[str, JudgmentShape],
+    formats: dict[str, str],
+    limits: ReadLimits,
+) -> Iterator[pa.RecordBatch]:
+    """The mapInArrow body for judgment files: work items (source = judgment name, file) in, staged rows out."""
+    for batch in batches:
+        for item in batch.to_pylist():
+            name = item["source"]
+            yield from read_judgment_file(shapes[name], item["file"], formats[name], limits)

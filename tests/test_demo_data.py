@@ -100,8 +100,15 @@ def check_grouped(obj: dict[str, Any]) -> str | None:
 
 def check_flat(obj: dict[str, Any]) -> str | None:
     for key, types in (("task_id", (str,)), ("sample_index", (int,)), ("messages", (list,)),
-                       ("completion", (str,)), ("finish_reason", (str,)), ("tests_passed", (int,)),
-                       ("tests_total", (int,))):
+                       ("completion", (str,)), ("finish_reason", (str,))):
+        if (error := _typed(obj, key, types)) is not None:
+            return error
+    return None
+
+
+def check_sandbox(obj: dict[str, Any]) -> str | None:
+    for key, types in (("task_id", (str,)), ("sample_index", (int,)), ("status", (str,)),
+                       ("tests_passed", (int,)), ("tests_total", (int,))):
         if (error := _typed(obj, key, types)) is not None:
             return error
     return None
@@ -528,3 +535,43 @@ def test_cli_writes_plain_jsonl_shards(tmp_path: Path) -> None:
     assert names[0] == "part-00000.jsonl" and "part-99999.jsonl" in names and len(names) >= 4
     assert (out / "raw" / "code_flat" / "empty.jsonl").read_bytes() == b""
     assert orjson.loads((out / "summary.json").read_bytes())["params"]["compress"] is False
+
+
+def test_sandbox_judgments_hold_the_code_test_counts(demo: Path, truth: dict[str, list]) -> None:
+    """The code records carry no test counts; the sandbox files do, and the ground truth says what each line is."""
+    for path in data_files(demo, "code_flat"):
+        for line in read_lines(path):
+            if classify(line, check_flat) is None:
+                assert "tests_passed" not in orjson.loads(line)
+    rows = pq.read_table(demo / "ground_truth" / "judgments.parquet").to_pylist()
+    expected = {(r["file"], r["line"]): r for r in rows}
+    sandbox = sorted((demo / "judgments" / "code_sandbox").iterdir())
+    assert [p.name for p in sandbox] == ["run1-00000.jsonl", "run1-00001.jsonl", "run2-00000.jsonl"]
+    seen = 0
+    for path in sandbox:
+        for number, line in enumerate(read_lines(path), start=1):
+            row = expected[str(path.relative_to(demo)), number]
+            seen += 1
+            assert classify(line, check_sandbox) == row["error"]
+            if row["error"] is None:
+                obj = orjson.loads(line)
+                assert (obj["task_id"], obj["sample_index"], obj["tests_passed"], obj["tests_total"]) == (
+                    row["prompt_id"], row["sample_index"], row["tests_passed"], row["tests_total"])
+                if row["status"] != "unmatched":  # a timed-out run is the one a rerun supersedes
+                    assert (obj["status"] == "timeout") == (row["status"] == "superseded")
+    assert seen == len(rows)
+    # The last good line of each candidate (file, line order) is the one annotate applies: it matches the truth.
+    code = {(r["prompt_id"], r["sample_index"]): r for r in truth["candidates"] if r["source"] == "code_flat"}
+    final = {}
+    for row in sorted((r for r in rows if r["error"] is None), key=lambda r: (r["file"], r["line"])):
+        final[row["prompt_id"], row["sample_index"]] = row
+    applied = {k: r for k, r in final.items() if r["status"] == "applied"}
+    assert set(applied) == set(code)
+    for key, row in applied.items():
+        assert (row["tests_passed"] == row["tests_total"]) == bool(code[key]["is_correct"]), key
+    unmatched = {k for k, r in final.items() if r["status"] == "unmatched"}
+    code_bad = [r for r in truth["bad_records"] if r["source"] == "code_flat"]
+    assert len(unmatched) == len(code_bad) > 0
+    statuses = {r["status"] for r in rows if r["error"] is None}
+    assert statuses == {"applied", "superseded", "unmatched"}
+    assert {r["error"] for r in rows if r["error"]} == {"invalid_json", "wrong_type"}

@@ -1,7 +1,8 @@
 """Demo data through ingest -> annotate -> select, checked against the generator's ground truth (issue 4).
 
 Every prompt with a correct, defect-free candidate gets one selected; no incorrect candidate is selected;
-every verdict on a candidate with a known truth agrees with it.
+every verdict on a candidate with a known truth agrees with it. The code candidates' test counts come only
+from the sandbox's judgment files, so their verdicts check the join by candidate id as well.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import yaml
 from sftmix.jobs.annotate import annotate
 from sftmix.jobs.demo.generator import DemoParams, generate_demo_data
 from sftmix.jobs.ingest import ingest
+from sftmix.jobs.runtime.context import Runtime, StageResult
 from sftmix.jobs.select_candidates import select
 
 from .conftest import REPO
@@ -28,7 +30,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     local = yaml.safe_load((REPO / "conf" / "local.yaml").read_text())
     local["extends"] = str(REPO / "conf" / "base.yaml")
-    for source in local["sources"]:
+    for source in local["sources"] + local["judgments"]:
         source["paths"] = [str(out / p.removeprefix("../demo/")) for p in source["paths"]]
         source["max_bad_fraction"] = 1.0  # a small demo has a high share of planted bad records
     (out / "conf.yaml").write_text(yaml.safe_dump(local))
@@ -55,7 +57,40 @@ def test_demo_selection_matches_ground_truth(runtime_factory, demo: Path) -> Non
     judged = [(is_correct, verdict) for is_correct, verdict in known if is_correct is not None]
     assert judged and all((verdict == "correct") == is_correct for is_correct, verdict in judged)
 
+    code = [r for r in candidates if r["source"] == "code_flat"]
+    assert code and all(r["verdict"] in ("correct", "incorrect") for r in code)  # every one judged by the sandbox
+
     selected = [tuple(r) for r in rt.tables.read("silver.selected").select(*key).collect()]
     assert selected and not [s for s in selected if truth.get(s, (None, []))[0] is False]
     clean_correct = {(s, p) for (s, p, _), (ok, defects) in truth.items() if ok and not defects}
     assert clean_correct and clean_correct <= {(s, p) for s, p, _ in selected}
+    check_sandbox_judgments(rt, demo, results["ingest"], results["annotate"])
+
+
+def check_sandbox_judgments(rt: Runtime, demo: Path, landed: StageResult, result: StageResult) -> None:
+    """Every sandbox line: quarantined with its file, line and code, or landed with the status the truth says."""
+    truth = pq.read_table(demo / "ground_truth" / "judgments.parquet").to_pylist()
+    bad = {(r["file"], r["line"]): r["error"] for r in truth if r["error"]}
+    good = {(r["file"], r["line"]): r for r in truth if not r["error"]}
+    assert bad and {"applied", "superseded", "unmatched"} == {r["status"] for r in good.values()}
+
+    def relative(path: str) -> str:
+        return str(Path(path).relative_to(demo))
+
+    quarantine = {(relative(r["file"]), r["line"]): r["error"]
+                  for r in rt.tables.read("bronze.quarantine").where("source = 'code_sandbox'").collect()}
+    assert quarantine == bad
+    judgments = {(relative(r["file"]), r["line"]): r for r in rt.tables.read("silver.judgments").collect()}
+    assert set(judgments) == set(good)
+    for where, expected in good.items():
+        got = judgments[where]
+        assert (got["status"], got["tests_passed"], got["tests_total"], got["prompt_id"], got["sample_index"]) == (
+            expected["status"], expected["tests_passed"], expected["tests_total"], expected["prompt_id"],
+            expected["sample_index"]), where
+    counts = {status: sum(1 for r in good.values() if r["status"] == status)
+              for status in ("applied", "superseded", "unmatched")}
+    files = len(list((demo / "judgments" / "code_sandbox").glob("*.jsonl")))
+    assert landed.details["judgments"] == {"files": files, "records": len(truth), "landed": len(good),
+                                           "quarantined": len(bad)}
+    summary = result.details["judgments"]
+    assert {k: summary[k] for k in counts} == counts and summary["judged_candidates"] == counts["applied"]

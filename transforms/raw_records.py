@@ -23,6 +23,11 @@ path in the record:
   one source spreads a prompt's candidates over several files (one file per
   model, as Sky-T1's evaluation dumps do), ``key_by_file`` adds the file name
   to the candidate key so their ids do not collide.
+
+Verdicts, test counts and judge scores may also arrive in files of their own
+(a sandbox's results, a judge model's replies) that name candidates by id or
+by (source, prompt id, sample index): ``transforms/judgments.py`` parses those
+and hashes the key with ``candidate_id`` below, so both map to one id.
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ A candidate's ``verdict`` (correct | incorrect | unverifiable | error) and the
 4. ``judge_score`` at or above ``judge_min_score`` (when configured): ``judge``;
 5. otherwise ``unverifiable`` (``none``).
 
+The external verdict, the test counts and the judge score are the
+generation's own fields, or, where judgment files give them, the judgment's
+values, merged in before this runs (``transforms/judgments.py``).
+
 ``verify_path`` says how a reference comparison was settled (cheap | cache |
 math_verify; external for 1, 2 and 4): the stage reports the shares. The
 cache/math_verify split depends on which rows share a process, so it is a
@@ -62,8 +66,8 @@ MATCH_TYPE = T.StructType(
     ]
 )
 # Spellings of an external verdict (sandbox reports, judge dumps) that mean correct / incorrect.
-_EXTERNAL_CORRECT = ["correct", "pass", "passed", "true", "yes", "1", "accepted"]
-_EXTERNAL_INCORRECT = ["incorrect", "fail", "failed", "false", "no", "0", "wrong", "rejected"]
+EXTERNAL_CORRECT = ["correct", "pass", "passed", "true", "yes", "1", "accepted"]
+EXTERNAL_INCORRECT = ["incorrect", "fail", "failed", "false", "no", "0", "wrong", "rejected"]
 
 
 @dataclass(frozen=True)
@@ -144,8 +148,8 @@ def verify_candidates(df: DataFrame, params: VerifyParams) -> DataFrame:
     ``verdict``, ``verifier`` and ``verify_path``."""
     df = df.withColumn("answer", answer_column(df)) if "answer" not in df.columns else df
     external = F.lower(F.trim(_optional(df, "external_verdict", "string")))
-    external_verdict = F.when(external.isin(_EXTERNAL_CORRECT), F.lit("correct")).when(
-        external.isin(_EXTERNAL_INCORRECT), F.lit("incorrect")
+    external_verdict = F.when(external.isin(EXTERNAL_CORRECT), F.lit("correct")).when(
+        external.isin(EXTERNAL_INCORRECT), F.lit("incorrect")
     )
     passed, total = _optional(df, "tests_passed", "long"), _optional(df, "tests_total", "long")
     all_passed = F.when(passed >= total, F.lit("correct")).otherwise(F.lit("incorrect"))

@@ -21,6 +21,7 @@ import orjson
 RATE = 0.003
 TOO_LARGE_BYTES = 1024 * 1024  # a record_too_large line is longer than this
 JSONL_CODES = ("invalid_json", "invalid_utf8", "missing_field", "wrong_type")
+SANDBOX_CODES = ("invalid_json", "wrong_type")  # a line cut by a crashed sandbox worker, a string count
 BATCH_CODES = ("request_without_response", "batch_error", "response_without_request")
 
 _INVALID_BYTES = (b"\xff\xfe", b"\xc3\x28", b"\xed\xa0\x80", b"\x80abc")
@@ -74,8 +75,10 @@ REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
 RETYPES: dict[str, tuple[tuple[tuple[str, ...], Any], ...]] = {
     "grouped": ((("generations",), lambda v: v[0][:300]), (("problem",), lambda v: 123),
                 (("finish_reasons",), lambda v: "stop")),
-    "flat": ((("sample_index",), str), (("completion",), lambda v: 42), (("tests_passed",), str),
+    "flat": ((("sample_index",), str), (("completion",), lambda v: 42),
              (("messages",), lambda v: v[0]["content"])),
+    "sandbox": ((("tests_passed",), str), (("tests_total",), lambda v: float(v) + 0.5),
+                (("sample_index",), str)),
     "batch_request": ((("body", "messages"), lambda v: v[0]["content"]), (("custom_id",), lambda v: 404),
                       (("body", "n"), str)),
 }

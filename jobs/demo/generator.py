@@ -1,8 +1,10 @@
 """``sftmix demo-data``: deterministic raw generation dumps with exact ground truth.
 
 Writes, under ``<out>``, the four raw sources the ingest config expects
-(grouped gzip JSONL, flat zstd JSONL, OpenAI batch file pairs, Parquet), a
-small math benchmark, and Parquet ground truth naming every injected defect,
+(grouped gzip JSONL, flat zstd JSONL, OpenAI batch file pairs, Parquet), the
+code sandbox's results as a judgment file (``judgments/code_sandbox``: the
+code candidates' test counts live there, not in their records), a small
+math benchmark, and Parquet ground truth naming every injected defect,
 duplicate, contamination and bad record, plus ``summary.json``. The same
 seed gives byte-identical files (summary timings aside).
 
@@ -68,6 +70,7 @@ def _clear_previous(out_dir: Path) -> None:
     """Remove only what an earlier run wrote, so stale shards cannot mix with new ones."""
     for source in SOURCES:
         shutil.rmtree(out_dir / "raw" / source, ignore_errors=True)
+    shutil.rmtree(out_dir / "judgments", ignore_errors=True)
     shutil.rmtree(out_dir / "ground_truth", ignore_errors=True)
     for path in (out_dir / "benchmarks" / "demo_bench.jsonl", out_dir / "summary.json"):
         path.unlink(missing_ok=True)
@@ -121,7 +124,10 @@ def _summary(params: DemoParams, sources: dict[str, dict[str, Any]], truth: Grou
         "sources": sources,
         "benchmark": {"file": "benchmarks/demo_bench.jsonl", "rows": bench_rows},
         "ground_truth": {"candidates": truth.candidates.rows, "prompts": truth.prompts.rows,
-                         "bad_records": truth.bad.rows},
+                         "bad_records": truth.bad.rows, "judgments": truth.judgments.rows},
+        # Judgment files per judgment name: lines by quarantine error or by the status annotate gives them.
+        "judgments": {name.removeprefix("judgment:"): dict(sorted(counts.items()))
+                      for name, counts in sorted(truth.counts.items()) if name.startswith("judgment:")},
         "bytes_uncompressed": raw,
         "bytes_written": sum(s["bytes_on_disk"] for s in sources.values()),
         "seconds": round(seconds, 3),

@@ -1,4 +1,4 @@
-"""Ground-truth tables: what was generated, per candidate, per prompt, per bad record.
+"""Ground-truth tables: what was generated, per candidate, per prompt, per bad record, per judgment line.
 
 Rows are buffered and flushed as Parquet row groups of 10,000 rows, so a 3M
 candidate run keeps only one row group per table in memory (~10 MB). Column names are a
@@ -27,6 +27,13 @@ PROMPTS = pa.schema([
 ])
 BAD_RECORDS = pa.schema([
     ("source", pa.string()), ("file", pa.string()), ("line", pa.int64()), ("error", pa.string()),
+])
+# One row per line of a judgment file: its candidate key, its quarantine error or the status annotate
+# must give it (applied | superseded | unmatched), and the values it carries.
+JUDGMENTS = pa.schema([
+    ("judgment", pa.string()), ("file", pa.string()), ("line", pa.int64()), ("source", pa.string()),
+    ("prompt_id", pa.string()), ("sample_index", pa.int64()), ("error", pa.string()), ("status", pa.string()),
+    ("tests_passed", pa.int64()), ("tests_total", pa.int64()),
 ])
 
 
@@ -63,6 +70,7 @@ class GroundTruth:
         self.candidates = TruthTable(directory / "candidates.parquet", CANDIDATES)
         self.prompts = TruthTable(directory / "prompts.parquet", PROMPTS)
         self.bad = TruthTable(directory / "bad_records.parquet", BAD_RECORDS)
+        self.judgments = TruthTable(directory / "judgments.parquet", JUDGMENTS)
         self.counts: dict[str, Counter[str]] = defaultdict(Counter)
         self.defects: dict[str, Counter[str]] = defaultdict(Counter)
         self.bad_codes: dict[str, Counter[str]] = defaultdict(Counter)
@@ -90,6 +98,12 @@ class GroundTruth:
         self.bad.add(source, file, line, error)
         self.bad_codes[source][error] += 1
 
+    def judgment(self, judgment: str, file: str, line: int, source: str, prompt_id: str, sample_index: int,
+                 error: str | None, status: str | None, tests: tuple[int, int] | None) -> None:
+        passed, total = tests or (None, None)
+        self.judgments.add(judgment, file, line, source, prompt_id, sample_index, error, status, passed, total)
+        self.counts[f"judgment:{judgment}"][error or status or "unknown"] += 1
+
     def close(self) -> None:
-        for table in (self.candidates, self.prompts, self.bad):
+        for table in (self.candidates, self.prompts, self.bad, self.judgments):
             table.close()

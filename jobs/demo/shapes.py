@@ -39,15 +39,26 @@ def grouped_record(uuid: int | str, problem: str, answer: Any, candidates: list[
 
 
 def flat_record(task_id: str, sample_index: int, prompt: str, c: Candidate) -> dict[str, Any]:
-    passed, total = c.tests or (0, 0)
+    # Test counts are not here: the sandbox writes them to its own files (sandbox_result).
     return {
         "task_id": task_id,
         "sample_index": sample_index,
         "messages": [{"role": "user", "content": prompt}],
         "completion": completion_text(c),
         "finish_reason": c.finish_reason,
+    }
+
+
+def sandbox_result(task_id: str, sample_index: int, passed: int, total: int, status: str,
+                   runtime_ms: int) -> dict[str, Any]:
+    """One line of a code sandbox's results file, keyed like the generation it ran."""
+    return {
+        "task_id": task_id,
+        "sample_index": sample_index,
+        "status": status,
         "tests_passed": passed,
         "tests_total": total,
+        "runtime_ms": runtime_ms,
     }
 
 

@@ -21,13 +21,21 @@ import orjson
 import pyarrow as pa
 
 from . import duplicates as dup
-from .bad_records import BATCH_CODES, JSONL_CODES, TOO_LARGE_BYTES, BadPlan, corrupt, dump_large
+from .bad_records import (
+    BATCH_CODES,
+    JSONL_CODES,
+    SANDBOX_CODES,
+    TOO_LARGE_BYTES,
+    BadPlan,
+    corrupt,
+    dump_large,
+)
 from .candidates import Candidate, CandidateBuilder
 from .chat import ChatFactory
 from .ground_truth import GroundTruth
 from .math_answers import MathAnswer
 from .prompts import PromptFactory, PromptSpec
-from .shapes import batch_error, batch_request, batch_response, flat_record, grouped_record
+from .shapes import batch_error, batch_request, batch_response, flat_record, grouped_record, sandbox_result
 from .text import reasoning_pools
 from .writers import BatchShards, JsonlShards, ParquetShards, ShardStats, write_empty
 
@@ -197,6 +205,57 @@ def write_math_grouped(ctx: RunContext, count: int) -> dict[str, Any]:
     return summarize(ctx, source, stats)
 
 
+SANDBOX = "code_sandbox"  # the judgment name conf/local.yaml gives the sandbox's results
+SANDBOX_TIMEOUT_RATE = 0.02
+
+
+class SandboxDump:
+    """The code sandbox's results, a judgment file apart from the generations (sftmix runs no code).
+
+    ``run1-*.jsonl`` holds one result per candidate in generation order; a
+    run that timed out or whose line was cut is run again and its result
+    lands in ``run2-*.jsonl``, which sorts later, so it supersedes the first.
+    Candidates whose generation line is a bad record still get a result: the
+    sandbox ran on them, ingest quarantined them, so the result is unmatched.
+    """
+
+    def __init__(self, ctx: RunContext, source: str, candidates: int) -> None:
+        self.ctx, self.source = ctx, source
+        self.rng = ctx.rng(f"{source}/sandbox")
+        # Planned like bad records, so even a small demo has a cut line, a mistyped count and a rerun.
+        codes = (*SANDBOX_CODES, "timeout")
+        self.plan = BadPlan(ctx.rng(f"{source}/sandbox_bad"), candidates, codes, too_large=False)
+        self.first = JsonlShards(ctx.root, f"judgments/{SANDBOX}", None, ctx.shard_records, stem="run1")
+        self.rerun = JsonlShards(ctx.root, f"judgments/{SANDBOX}", None, ctx.shard_records, stem="run2")
+        self.index = 0
+
+    def run(self, task_id: str, sample_index: int, c: Candidate, matched: bool) -> None:
+        passed, total = c.tests or (0, 0)
+        planned = self.plan.at(self.index)
+        self.index += 1
+        bad = planned if planned in SANDBOX_CODES else None
+        timeout = planned == "timeout" or (planned is None and self.rng.random() < SANDBOX_TIMEOUT_RATE)
+        status = "passed" if passed == total else "failed"
+        result = sandbox_result(task_id, sample_index, passed, total, status, self.rng.randint(40, 4000))
+        key = (self.source, task_id, sample_index)
+        if bad is not None:
+            file, line = self.first.write(corrupt(self.rng, result, bad, "sandbox"))
+            self.ctx.truth.judgment(SANDBOX, file, line, *key, bad, None, None)
+        elif timeout:
+            first = sandbox_result(task_id, sample_index, 0, total, "timeout", 10_000)
+            file, line = self.first.write(orjson.dumps(first))
+            self.ctx.truth.judgment(SANDBOX, file, line, *key, None, "superseded" if matched else "unmatched",
+                                    (0, total))
+        target = self.rerun if bad is not None or timeout else self.first
+        file, line = target.write(orjson.dumps(result))
+        self.ctx.truth.judgment(SANDBOX, file, line, *key, None, "applied" if matched else "unmatched",
+                                (passed, total))
+
+    def close(self) -> None:
+        self.first.close()
+        self.rerun.close()
+
+
 def write_code_flat(ctx: RunContext, count: int) -> dict[str, Any]:
     source, rng = "code_flat", ctx.rng("code_flat")
     factory = PromptFactory(ctx.rng(f"{source}/prompts"))
@@ -205,6 +264,7 @@ def write_code_flat(ctx: RunContext, count: int) -> dict[str, Any]:
     plan = BadPlan(ctx.rng(f"{source}/bad"), count * ctx.samples, JSONL_CODES)
     compression = "zstd" if ctx.compress else None
     shards = JsonlShards(ctx.root, f"raw/{source}", compression, ctx.shard_records)
+    sandbox = SandboxDump(ctx, source, count * ctx.samples)
     separators = SeparatorSchedule()
     for i in range(count):
         draw = prompts.draw(factory.code)
@@ -216,6 +276,7 @@ def write_code_flat(ctx: RunContext, count: int) -> dict[str, Any]:
             c = builder.build(state, j == 0 and separator)
             record = flat_record(task_id, j, draw.spec.text, c)
             bad = plan.at(i * ctx.samples + j)
+            sandbox.run(task_id, j, c, matched=bad is None)
             if bad is None:
                 shards.write(orjson.dumps(record))
                 _record_candidate(ctx, source, task_id, j, "code", c)
@@ -231,6 +292,7 @@ def write_code_flat(ctx: RunContext, count: int) -> dict[str, Any]:
             _record_prompt(ctx, source, task_id, draw, None)
             prompts.accept(draw, f"{source}/{task_id}")
     stats = shards.close()
+    sandbox.close()
     write_empty(ctx.root / f"raw/{source}/empty.jsonl{'.zst' if ctx.compress else ''}", compression)
     return summarize(ctx, source, stats)
 

@@ -28,6 +28,7 @@ from sftmix.transforms.cold_start import ColdStartParams
 from sftmix.transforms.decontaminate import DecontaminateParams
 from sftmix.transforms.dedup import DedupParams
 from sftmix.transforms.export_format import ExportParams
+from sftmix.transforms.judgments import validate_judgment
 from sftmix.transforms.mix import MixParams
 from sftmix.transforms.selection import SelectParams
 from sftmix.transforms.verify import VerifyParams
@@ -82,6 +83,26 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class JudgmentConfig:
+    """A judgment source: files of verdicts / test counts / judge replies about candidates (transforms/judgments.py)."""
+
+    name: str
+    paths: list[str]
+    # jsonl (also .gz / .zst) or parquet; OpenAI-batch output files of a judge run are jsonl.
+    format: Literal["jsonl", "parquet"] = "jsonl"
+    # How a record names its candidate: candidate_id | fields (source, prompt_id, sample_index) | custom_id.
+    key: Literal["candidate_id", "fields", "custom_id"] = "candidate_id"
+    # The judged candidates' source, when the records do not name it (key fields / custom_id).
+    source: str | None = None
+    # key custom_id: how the judge request's custom_id encodes the candidate.
+    custom_id_template: str = "{candidate_id}"
+    # logical field -> dotted path: candidate_id, source, prompt_id, sample_index, custom_id, verdict,
+    # tests_passed, tests_total, judge_score, judge_reply, judge_model, error.
+    fields: dict[str, str] = field(default_factory=dict)
+    max_bad_fraction: float = 0.05
+
+
+@dataclass(frozen=True)
 class IngestConfig:
     max_record_bytes: int = 16 * 1024 * 1024
     quarantine_raw_chars: int = 4096
@@ -94,6 +115,8 @@ class Config:
     engine: EngineConfig = field(default_factory=EngineConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     sources: list[SourceConfig] = field(default_factory=list)
+    # In priority order: the first judgment that gives a value wins (transforms/judgments.py).
+    judgments: list[JudgmentConfig] = field(default_factory=list)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     annotate: AnnotateParams = field(default_factory=AnnotateParams)
     verify: VerifyParams = field(default_factory=VerifyParams)
@@ -107,6 +130,20 @@ class Config:
     # Filled by load_config, not read from YAML.
     config_file: str = ""
     config_hash: str = ""
+
+    def __post_init__(self) -> None:
+        source_names = [s.name for s in self.sources]
+        seen: set[str] = set()
+        for judgment in self.judgments:
+            # Quarantined judgment records sit in bronze.quarantine under the judgment's name.
+            if judgment.name in seen or judgment.name in source_names:
+                raise ValueError(f"judgments[{judgment.name}]: the name is already used by a source or judgment")
+            seen.add(judgment.name)
+            problem = validate_judgment(
+                judgment.key, judgment.fields, judgment.source, judgment.custom_id_template, source_names
+            )
+            if problem:
+                raise ValueError(f"judgments[{judgment.name}]: {problem}")
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -169,7 +206,8 @@ def _resolve_relative_paths(raw: dict[str, Any], base: Path) -> None:
     storage = raw.get("storage")
     if isinstance(storage, dict) and isinstance(storage.get("root"), str):
         storage["root"] = resolve(storage["root"])
-    for source in raw.get("sources") or []:
+    listed = [raw.get(section) for section in ("sources", "judgments")]
+    for source in [item for entries in listed if isinstance(entries, list) for item in entries]:
         if isinstance(source, dict) and isinstance(source.get("paths"), list):
             source["paths"] = [resolve(p) if isinstance(p, str) else p for p in source["paths"]]
     decon = raw.get("decontaminate")
