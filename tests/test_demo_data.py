@@ -543,7 +543,8 @@ def test_sandbox_judgments_hold_the_code_test_counts(demo: Path, truth: dict[str
         for line in read_lines(path):
             if classify(line, check_flat) is None:
                 assert "tests_passed" not in orjson.loads(line)
-    rows = pq.read_table(demo / "ground_truth" / "judgments.parquet").to_pylist()
+    rows = [r for r in pq.read_table(demo / "ground_truth" / "judgments.parquet").to_pylist()
+            if r["judgment"] == "code_sandbox"]
     expected = {(r["file"], r["line"]): r for r in rows}
     sandbox = sorted((demo / "judgments" / "code_sandbox").iterdir())
     assert [p.name for p in sandbox] == ["run1-00000.jsonl", "run1-00001.jsonl", "run2-00000.jsonl"]
@@ -575,3 +576,30 @@ def test_sandbox_judgments_hold_the_code_test_counts(demo: Path, truth: dict[str
     statuses = {r["status"] for r in rows if r["error"] is None}
     assert statuses == {"applied", "superseded", "unmatched"}
     assert {r["error"] for r in rows if r["error"]} == {"invalid_json", "wrong_type"}
+
+
+def test_chat_judge_replies_name_their_candidate_and_score_it(demo: Path, truth: dict[str, list]) -> None:
+    """Each chat row that is not a bad record has one judge reply, keyed by its candidate id, scored by its defects."""
+    from sftmix.transforms.raw_records import candidate_id
+
+    expected = {}
+    bad = {(r["file"], r["line"]) for r in truth["bad_records"] if r["source"] == "chat_parquet"}
+    defects = {r["prompt_id"]: r["defects"] for r in truth["candidates"] if r["source"] == "chat_parquet"}
+    for path in sorted((demo / "raw" / "chat_parquet").iterdir()):
+        for index, prompt_id in enumerate(pq.read_table(path).column("prompt_id").to_pylist()):
+            if (str(path.relative_to(demo)), index) not in bad:
+                expected[candidate_id("chat_parquet", prompt_id, f"{path.name}:{index}")] = defects[prompt_id]
+    rows = {(r["file"], r["line"]): r for r in pq.read_table(demo / "ground_truth" / "judgments.parquet").to_pylist()
+            if r["judgment"] == "chat_judge"}
+    seen = set()
+    for path in sorted((demo / "judgments" / "chat_judge").iterdir()):
+        for number, line in enumerate(read_lines(path), start=1):
+            obj = orjson.loads(line)
+            content = obj["response"]["body"]["choices"][0]["message"]["content"]
+            reply = orjson.loads(content[content.index("{"): content.rindex("}") + 1])
+            cid = obj["custom_id"]
+            assert cid in expected and cid not in seen
+            seen.add(cid)
+            assert (reply["score"] >= 7) == (not expected[cid])
+            assert rows[str(path.relative_to(demo)), number]["judge_score"] == reply["score"]
+    assert seen == set(expected) and len(rows) == len(expected) == PARAMS.non_reasoning_records - len(bad)

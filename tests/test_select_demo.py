@@ -69,7 +69,8 @@ def test_demo_selection_matches_ground_truth(runtime_factory, demo: Path) -> Non
 
 def check_sandbox_judgments(rt: Runtime, demo: Path, landed: StageResult, result: StageResult) -> None:
     """Every sandbox line: quarantined with its file, line and code, or landed with the status the truth says."""
-    truth = pq.read_table(demo / "ground_truth" / "judgments.parquet").to_pylist()
+    truth = [r for r in pq.read_table(demo / "ground_truth" / "judgments.parquet").to_pylist()
+             if r["judgment"] == "code_sandbox"]
     bad = {(r["file"], r["line"]): r["error"] for r in truth if r["error"]}
     good = {(r["file"], r["line"]): r for r in truth if not r["error"]}
     assert bad and {"applied", "superseded", "unmatched"} == {r["status"] for r in good.values()}
@@ -80,7 +81,8 @@ def check_sandbox_judgments(rt: Runtime, demo: Path, landed: StageResult, result
     quarantine = {(relative(r["file"]), r["line"]): r["error"]
                   for r in rt.tables.read("bronze.quarantine").where("source = 'code_sandbox'").collect()}
     assert quarantine == bad
-    judgments = {(relative(r["file"]), r["line"]): r for r in rt.tables.read("silver.judgments").collect()}
+    judgments = {(relative(r["file"]), r["line"]): r
+                 for r in rt.tables.read("silver.judgments").where("judgment = 'code_sandbox'").collect()}
     assert set(judgments) == set(good)
     for where, expected in good.items():
         got = judgments[where]
@@ -89,8 +91,23 @@ def check_sandbox_judgments(rt: Runtime, demo: Path, landed: StageResult, result
             expected["sample_index"]), where
     counts = {status: sum(1 for r in good.values() if r["status"] == status)
               for status in ("applied", "superseded", "unmatched")}
-    files = len(list((demo / "judgments" / "code_sandbox").glob("*.jsonl")))
-    assert landed.details["judgments"] == {"files": files, "records": len(truth), "landed": len(good),
-                                           "quarantined": len(bad)}
-    summary = result.details["judgments"]
-    assert {k: summary[k] for k in counts} == counts and summary["judged_candidates"] == counts["applied"]
+    files = len(list((demo / "judgments").glob("*/*.jsonl")))
+    chat = pq.read_table(demo / "ground_truth" / "judgments.parquet").num_rows - len(truth)
+    assert landed.details["judgments"] == {"files": files, "records": len(truth) + chat,
+                                           "landed": len(good) + chat, "quarantined": len(bad)}
+    sandbox = result.details["judgments"]["by_judgment"]["code_sandbox"]
+    assert sandbox == counts
+
+    # The judge's replies: one per chat candidate, keyed by candidate id, the score parsed from its JSON.
+    scores = {(r["file"], r["line"]): r["judge_score"]
+              for r in pq.read_table(demo / "ground_truth" / "judgments.parquet").to_pylist()
+              if r["judgment"] == "chat_judge"}
+    chat = rt.tables.read("silver.candidates").where("source = 'chat_parquet'").select(
+        "candidate_id", "judge_score", "judged_by").collect()
+    applied = {r["candidate_id"]: (relative(r["file"]), r["line"]) for r in
+               rt.tables.read("silver.judgments").where("judgment = 'chat_judge'").collect()}
+    assert chat and len(applied) == len(chat) == len(scores)
+    assert all(r["judged_by"] == ["chat_judge"] and r["judge_score"] == scores[applied[r["candidate_id"]]]
+               for r in chat)
+    assert result.details["judgments"]["by_judgment"]["chat_judge"] == {
+        "applied": len(chat), "superseded": 0, "unmatched": 0}

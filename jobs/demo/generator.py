@@ -2,9 +2,10 @@
 
 Writes, under ``<out>``, the four raw sources the ingest config expects
 (grouped gzip JSONL, flat zstd JSONL, OpenAI batch file pairs, Parquet), the
-code sandbox's results as a judgment file (``judgments/code_sandbox``: the
-code candidates' test counts live there, not in their records), a small
-math benchmark, and Parquet ground truth naming every injected defect,
+code sandbox's results (``judgments/code_sandbox``: the code candidates'
+test counts live there, not in their records) and a judge model's scores of
+the chat responses (``judgments/chat_judge``, an OpenAI-batch output) as
+judgment files, a small math benchmark, and Parquet ground truth naming every injected defect,
 duplicate, contamination and bad record, plus ``summary.json``. The same
 seed gives byte-identical files (summary timings aside).
 

@@ -33,7 +33,7 @@ BAD_RECORDS = pa.schema([
 JUDGMENTS = pa.schema([
     ("judgment", pa.string()), ("file", pa.string()), ("line", pa.int64()), ("source", pa.string()),
     ("prompt_id", pa.string()), ("sample_index", pa.int64()), ("error", pa.string()), ("status", pa.string()),
-    ("tests_passed", pa.int64()), ("tests_total", pa.int64()),
+    ("tests_passed", pa.int64()), ("tests_total", pa.int64()), ("judge_score", pa.float64()),
 ])
 
 
@@ -98,10 +98,12 @@ class GroundTruth:
         self.bad.add(source, file, line, error)
         self.bad_codes[source][error] += 1
 
-    def judgment(self, judgment: str, file: str, line: int, source: str, prompt_id: str, sample_index: int,
-                 error: str | None, status: str | None, tests: tuple[int, int] | None) -> None:
+    def judgment(self, judgment: str, file: str, line: int, source: str, prompt_id: str,
+                 sample_index: int | None, error: str | None, status: str | None, tests: tuple[int, int] | None,
+                 judge_score: float | None = None) -> None:
         passed, total = tests or (None, None)
-        self.judgments.add(judgment, file, line, source, prompt_id, sample_index, error, status, passed, total)
+        self.judgments.add(judgment, file, line, source, prompt_id, sample_index, error, status, passed, total,
+                           judge_score)
         self.counts[f"judgment:{judgment}"][error or status or "unknown"] += 1
 
     def close(self) -> None:

@@ -4,12 +4,14 @@ per line), and OpenAI batch requests/responses. Pure dict builders; files are th
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
 from .candidates import Candidate
 
 BATCH_MODEL = "demo-r1"
+JUDGE_MODEL = "demo-v3-judge"
 
 
 def completion_text(c: Candidate) -> str:
@@ -112,3 +114,24 @@ def batch_error(rng: random.Random, custom_id: str) -> dict[str, Any]:
                           "Request timed out after 600 seconds.", "Upstream worker crashed."))
     return {"id": f"batch_req_{_hex(rng)}", "custom_id": custom_id, "response": None,
             "error": {"code": "server_error", "message": message}}
+
+
+def judge_reply(rng: random.Random, score: int, analysis: str) -> str:
+    """A DeepSeek-V3-style generative-reward reply: a JSON verdict, bare, fenced, or after a preamble."""
+    body = json.dumps({"analysis": analysis, "score": score}, ensure_ascii=False)
+    form = rng.random()
+    if form < 0.4:
+        return f"```json\n{body}\n```"
+    if form < 0.7:
+        return f"Let me assess the response against the request.\n\n{body}"
+    return body
+
+
+def judge_output(rng: random.Random, custom_id: str, reply: str) -> dict[str, Any]:
+    """One line of an OpenAI-batch output file from a judge run (the shape ``batch_response`` uses)."""
+    message = {"role": "assistant", "content": reply}
+    usage = {"prompt_tokens": 600, "completion_tokens": len(reply) // 4 + 1, "total_tokens": 601 + len(reply) // 4}
+    body = {"id": f"chatcmpl-{_hex(rng)}", "model": JUDGE_MODEL,
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": usage}
+    return {"id": f"batch_req_{_hex(rng)}", "custom_id": custom_id,
+            "response": {"status_code": 200, "request_id": f"req_{_hex(rng)}", "body": body}, "error": None}

@@ -3,7 +3,10 @@
 Each loop streams: draw a prompt, build its candidates, write the line(s),
 record the ground truth, forget. Bad records are written in place of the
 good line and recorded with their file and line instead of as prompts or
-candidates; duplicate sources only ever point at good prompts.
+candidates; duplicate sources only ever point at good prompts. Two sources
+also write judgment files beside their dumps: the code sandbox's test counts
+(``judgments/code_sandbox``) and a judge model's scores of the chat responses
+(``judgments/chat_judge``), each line recorded in ``ground_truth/judgments``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from sftmix.transforms.raw_records import candidate_id
+
 from . import duplicates as dup
 from .bad_records import (
     BATCH_CODES,
@@ -35,7 +40,16 @@ from .chat import ChatFactory
 from .ground_truth import GroundTruth
 from .math_answers import MathAnswer
 from .prompts import PromptFactory, PromptSpec
-from .shapes import batch_error, batch_request, batch_response, flat_record, grouped_record, sandbox_result
+from .shapes import (
+    batch_error,
+    batch_request,
+    batch_response,
+    flat_record,
+    grouped_record,
+    judge_output,
+    judge_reply,
+    sandbox_result,
+)
 from .text import reasoning_pools
 from .writers import BatchShards, JsonlShards, ParquetShards, ShardStats, write_empty
 
@@ -364,11 +378,32 @@ def write_stem_logic_batch(ctx: RunContext, stem: int, logic: int) -> dict[str, 
     return summary
 
 
+CHAT_JUDGE = "chat_judge"  # the judgment name conf/local.yaml gives the judge's replies
+
+
+def _judge_chat(ctx: RunContext, judge: JsonlShards, rng: random.Random, source: str, prompt_id: str,
+                file: str, row_index: int, defects: list[str]) -> None:
+    """A judge model's score for one chat response, in a judge run's OpenAI-batch output.
+
+    The judge request's custom_id is the candidate id (the Parquet rows have no
+    sample index, so ingest keys them by file name and row): the reply names its
+    candidate exactly. Clean responses score 7-10, defective ones 2-5.
+    """
+    cid = candidate_id(source, prompt_id, f"{Path(file).name}:{row_index}")
+    score = rng.randint(2, 5) if defects else rng.randint(7, 10)
+    analysis = (f"The response has problems: {', '.join(defects)}." if defects
+                else "The response follows the instruction and is accurate.")
+    out_file, line = judge.write(orjson.dumps(judge_output(rng, cid, judge_reply(rng, score, analysis))))
+    ctx.truth.judgment(CHAT_JUDGE, out_file, line, source, prompt_id, None, None, "applied", None, float(score))
+
+
 def write_chat_parquet(ctx: RunContext, count: int) -> dict[str, Any]:
     source = "chat_parquet"
     factory = ChatFactory(ctx.rng(f"{source}/records"))
     plan = BadPlan(ctx.rng(f"{source}/bad"), count, ("missing_field",), too_large=False)
     shards = ParquetShards(ctx.root, f"raw/{source}", CHAT_SCHEMA, ctx.shard_records)
+    judge_rng = ctx.rng(f"{source}/judge")
+    judge = JsonlShards(ctx.root, f"judgments/{CHAT_JUDGE}", None, ctx.shard_records, stem="judge")
     first_seen: dict[str, str] = {}  # only prompts from small fixed sets: bounded
     for i in range(count):
         rec, prompt_id = factory.record(), f"chat-{i:07d}"
@@ -387,5 +422,7 @@ def write_chat_parquet(ctx: RunContext, count: int) -> dict[str, Any]:
         ctx.truth.prompt(source, prompt_id, "non_reasoning", rec.domain, rec.instruction, None, duplicate_of)
         ctx.truth.candidate(source, prompt_id, 0, "non_reasoning", rec.domain, rec.target_language, None,
                             rec.defects, rec.foreign_share, rec.foreign_language, rec.reasoning_chars)
+        _judge_chat(ctx, judge, judge_rng, source, prompt_id, file, row_index, rec.defects)
     stats = shards.close()
+    judge.close()
     return summarize(ctx, source, stats)
