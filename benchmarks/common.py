@@ -41,8 +41,10 @@ def demo_config(demo_dir: Path, lake: Path, engine: str = "local") -> Path:
     local = yaml.safe_load((REPO / "conf" / "local.yaml").read_text())
     local["extends"] = str(REPO / "conf" / "base.yaml")
     local["storage"] = {"root": str(lake)}
-    for source in local["sources"]:
-        source["paths"] = [str(demo_dir / p.removeprefix("../demo/")) for p in source["paths"]]
+    for entry in local["sources"] + local.get("judgments", []):
+        entry["paths"] = [str(demo_dir / p.removeprefix("../demo/")) for p in entry["paths"]]
+    for bench in local.get("decontaminate", {}).get("benchmarks", []):
+        bench["path"] = str(demo_dir / bench["path"].removeprefix("../demo/"))
     if engine == "spark":
         local["engine"] = {"kind": "spark", "master": "local[2]", "udf_pool_size": 0,
                            "spark_conf": {"spark.driver.memory": "6g"}}

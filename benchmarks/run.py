@@ -159,8 +159,6 @@ def bench_config(demo: Path, lake: Path, engine: str, scale: float) -> Path:
     raw.setdefault("cold_start", {})["size"] = max(50, round(FULL_COLD_START * scale))
     for source in raw["sources"]:
         source["max_bad_fraction"] = 0.5  # small scales plant the same few bad records as big ones
-    for bench in raw.get("decontaminate", {}).get("benchmarks", []):
-        bench["path"] = str(demo / bench["path"].removeprefix("../demo/"))
     if engine == "spark":
         raw["engine"]["spark_conf"] = {"spark.driver.memory": "8g", "spark.sql.session.timeZone": "UTC"}
         raw["engine"]["shuffle_partitions"] = 16
