@@ -93,6 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_conf(whatif_parser)
     whatif_parser.add_argument("changes", nargs="+", metavar="annotate.KEY=VALUE", help="thresholds to try")
 
+    diff_parser = commands.add_parser(
+        "diff", help="rows added to and removed from gold.sft_mix between two mix versions, per stratum and reason"
+    )
+    _add_conf(diff_parser)
+    diff_parser.add_argument(
+        "--from", dest="from_version", default=None, metavar="V",
+        help="mix version number or run id (default: the version before --to)",
+    )
+    diff_parser.add_argument(
+        "--to", dest="to_version", default=None, metavar="V", help="mix version number or run id (default: the latest)"
+    )
+
     maintain_parser = commands.add_parser("maintain", help="compact and vacuum the Delta tables")
     _add_conf(maintain_parser)
     maintain_parser.add_argument(
@@ -145,6 +157,14 @@ def main(argv: list[str] | None = None) -> int:
 
             changes = parse_overrides(args.changes)
             print_whatif(run_whatif(rt, changes), changes)
+            return 0
+        if args.command == "diff":
+            from sftmix.jobs.diff import DiffError, format_diff, run_diff
+
+            try:
+                print(format_diff(run_diff(rt, args.from_version, args.to_version)))
+            except DiffError as error:
+                raise SystemExit(str(error)) from None
             return 0
         if args.command == "maintain":
             from sftmix.jobs.maintain import maintain

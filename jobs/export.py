@@ -40,6 +40,7 @@ from sftmix.jobs.export_shards import (
     gather_shards,
     scatter_parts,
 )
+from sftmix.jobs.mix import mix_versions
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
 from sftmix.transforms.dataset_card import CardFacts, render_card
 from sftmix.transforms.export_format import ExportParams, first_bucket_count, next_bucket_count, shard_names
@@ -275,6 +276,32 @@ def chat_format(rt: Runtime, dataset: str) -> str:
     )
 
 
+def exported_versions(rt: Runtime, df: DataFrame) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The ops.mix_versions rows of the gold.sft_mix version being exported and of the one before it.
+
+    The version is read from the table's own ``mix_version`` column (one value), so an export of a
+    table written before versions were recorded names none.
+    """
+    if "mix_version" not in df.columns:
+        return None, None
+    first = df.select("mix_version").limit(1).collect()
+    if not first or first[0]["mix_version"] is None:
+        return None, None
+    number = int(first[0]["mix_version"])
+    versions = mix_versions(rt)
+    found = [v for v in versions if v.mix_version == number]
+    if not found:
+        return None, None
+    current = found[-1]
+    previous = next((v for v in reversed(versions) if v.mix_version == current.previous_version), None)
+    keep = ("mix_version", "run_id", "table_version", "stable", "rows", "kept_rows", "written_at")
+
+    def facts(v: Any) -> dict[str, Any]:
+        return {k: getattr(v, k) for k in keep}
+
+    return facts(current), facts(previous) if previous else None
+
+
 def export_dataset(rt: Runtime, dataset: str, staging: str, seed: int) -> dict[str, Any]:
     params = rt.config.export
     table = f"gold.{dataset}"
@@ -289,6 +316,7 @@ def export_dataset(rt: Runtime, dataset: str, staging: str, seed: int) -> dict[s
     strata = strata_rows(rt, counts, dataset)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     inputs = input_tables(rt, dataset)
+    version, previous = exported_versions(rt, df) if dataset == "sft_mix" else (None, None)
     facts = CardFacts(
         name=params.name,
         dataset=dataset,
@@ -308,6 +336,8 @@ def export_dataset(rt: Runtime, dataset: str, staging: str, seed: int) -> dict[s
         reasons=reject_reasons(rt) if dataset == "sft_mix" else {},
         inputs=inputs,
         formats=list(params.formats),
+        mix_version=version,
+        previous_version=previous,
     )
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "README.md"), "w", encoding="utf-8") as handle:
@@ -328,6 +358,8 @@ def export_dataset(rt: Runtime, dataset: str, staging: str, seed: int) -> dict[s
         "buckets": buckets,
         "strata": strata,
         "input_tables": inputs,
+        "mix_version": version,
+        "previous_mix_version": previous,
         "files": files,
     }
     with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as handle:

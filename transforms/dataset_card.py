@@ -33,6 +33,37 @@ class CardFacts:
     reasons: dict[str, int] = field(default_factory=dict)  # reject reason -> candidates
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # table -> version, rows
     formats: list[str] = field(default_factory=list)
+    # The gold.sft_mix version exported and the one before it (ops.mix_versions rows), when recorded.
+    mix_version: dict[str, Any] | None = None
+    previous_version: dict[str, Any] | None = None
+
+
+def _version_label(version: dict[str, Any]) -> str:
+    delta = f", Delta version {version['table_version']}" if version.get("table_version") is not None else ""
+    draw = "stable" if version.get("stable") else "from-scratch"
+    return (
+        f"mix version {version['mix_version']} (run `{version['run_id']}`{delta}, {draw} draw, "
+        f"{version['rows']:,} rows, written {version['written_at']})"
+    )
+
+
+def version_section(facts: CardFacts) -> list[str]:
+    """Which gold.sft_mix version the files hold, the one before it, and how to list the changes."""
+    if facts.mix_version is None:
+        return []
+    text = f"These files hold {_version_label(facts.mix_version)} of `gold.sft_mix`."
+    previous = facts.previous_version
+    if previous is None:
+        text += " It is the first recorded version."
+    else:
+        kept = facts.mix_version.get("kept_rows")
+        share = f" {kept:,} of its rows were in the previous one." if kept is not None else ""
+        text += (
+            f" The previous one is {_version_label(previous)}.{share} `sftmix diff --from "
+            f"{previous['mix_version']} --to {facts.mix_version['mix_version']}` lists the rows added and "
+            "removed, per stratum and reason."
+        )
+    return ["## Version", text]
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -68,6 +99,7 @@ def render_card(facts: CardFacts) -> str:
         f"{facts.rows:,} rows in chat `messages` format, built by sftmix run `{facts.run_id}` on "
         f"{facts.created_at} (engine: {facts.engine}) from `{facts.config_file}` (config hash "
         f"`{facts.config_hash}`, seed {facts.seed}).",
+        *version_section(facts),
         "## Format",
         facts.chat_format,
         "## Rows per stratum",

@@ -11,6 +11,13 @@ then filtered against those few cut-offs. A stratum asked for ``taken`` rows
 out of ``available`` keeps each row ``taken // available`` times, plus once
 more for the first ``taken % available`` rows (only upsampling makes the
 first number exceed 1).
+
+The stable draw (``mix.stable``) is the same cut-off machinery over another
+order: rows of the previous mix version first (more previous copies first),
+then the rest, each group in hash order. A stratum therefore keeps its
+previous rows while they are eligible and its quota allows, drops the last of
+them in hash order when the quota shrinks, and fills freed or new quota from
+the other rows in hash order. Without previous rows it is today's draw.
 """
 
 from __future__ import annotations
@@ -91,6 +98,8 @@ class MixParams:
     cot_default: dict[str, CotPolicy] = field(default_factory=_default_cot_by_kind)
     # Non-reasoning prompts at most this long ("hello") get no CoT whatever the domain says.
     trivial_prompt_chars: int = 20
+    # Keep the rows of the previous gold.sft_mix version unless rejected now or their quota shrank.
+    stable: bool = False
     cot_template: str = "<think>\n{reasoning}\n</think>\n\n{answer}"
     answer_template: str = "{answer}"
 
@@ -157,43 +166,78 @@ def with_sample_key(df: DataFrame, seed: int) -> DataFrame:
     return df.withColumn("sample_key", F.xxhash64(F.lit(seed), F.col("candidate_id")))
 
 
-def stratum_ranks(keys: DataFrame) -> DataFrame:
-    """1-based rank of each row in its stratum, in sample-key order (narrow rows only)."""
-    order = Window.partitionBy("kind", "domain").orderBy("sample_key", "candidate_id")
+PREV_COPIES = "prev_copies"  # copies of the row in the previous mix version (stable draw only)
+
+# A cut-off: the draw-order key of a stratum's last row taken: (sample_key, candidate_id), or
+# (prev_copies, sample_key, candidate_id) in the stable draw.
+Cutoff = tuple[int, str] | tuple[int, int, str]
+
+
+def draw_order(stable: bool = False) -> list[Column]:
+    """The order rows are taken in within a stratum."""
+    by_key = [F.col("sample_key"), F.col("candidate_id")]
+    return [F.col(PREV_COPIES).desc(), *by_key] if stable else by_key
+
+
+def with_previous(pool: DataFrame, previous: DataFrame) -> DataFrame:
+    """``pool`` plus ``prev_copies``: how often each row was in the previous mix version (0: not in it).
+
+    ``previous`` holds one row per previous mix row (candidate_id, copy_index). Rows of the previous
+    version that left the pool (rejected now, dropped by dedup) find no match and leave the mix.
+    """
+    copies = previous.groupBy("candidate_id").agg(F.count(F.lit(1)).cast("int").alias(PREV_COPIES))
+    # One narrow row per previous mix row (800k ids ~ tens of MB): broadcast, so the text is not shuffled.
+    joined = pool.join(F.broadcast(copies), "candidate_id", "left")
+    return joined.withColumn(PREV_COPIES, F.coalesce(F.col(PREV_COPIES), F.lit(0)))
+
+
+def stratum_ranks(keys: DataFrame, stable: bool = False) -> DataFrame:
+    """1-based rank of each row in its stratum, in draw order (narrow rows only)."""
+    order = Window.partitionBy("kind", "domain").orderBy(*draw_order(stable))
     return keys.withColumn("stratum_rank", F.row_number().over(order))
 
 
-def cutoff_rows(pool: DataFrame, partial: DataFrame) -> DataFrame:
+def cutoff_rows(pool: DataFrame, partial: DataFrame, stable: bool = False) -> DataFrame:
     """Per stratum with a partial last copy, the key of its last row taken (a few rows).
 
     ``partial`` holds (kind, domain, extra_rows) of the plan rows with ``extra_rows > 0``.
     """
-    ranked = stratum_ranks(pool.select("kind", "domain", "candidate_id", "sample_key"))
+    key = [PREV_COPIES, "sample_key", "candidate_id"] if stable else ["sample_key", "candidate_id"]
+    ranked = stratum_ranks(pool.select("kind", "domain", *key), stable)
     return (
         ranked.join(F.broadcast(partial), ["kind", "domain"])
         .where(F.col("stratum_rank") == F.col("extra_rows"))
-        .select("kind", "domain", "sample_key", "candidate_id")
+        .select("kind", "domain", *key)
     )
 
 
-def copies_column(plans: list[StratumPlan], cutoffs: dict[Stratum, tuple[int, str]]) -> Column:
+def _at_or_before(cut: Cutoff) -> Column:
+    """Whether a row comes at or before ``cut`` in draw order (lexicographic on the order key)."""
+    key, cid = F.col("sample_key"), F.col("candidate_id")
+    cut_key, cut_id = int(cut[-2]), str(cut[-1])
+    by_key = (key < F.lit(cut_key)) | ((key == F.lit(cut_key)) & (cid <= F.lit(cut_id)))
+    if len(cut) == 2:
+        return by_key
+    prev, cut_prev = F.col(PREV_COPIES), F.lit(int(cut[0]))
+    return (prev > cut_prev) | ((prev == cut_prev) & by_key)
+
+
+def copies_column(plans: list[StratumPlan], cutoffs: dict[Stratum, Cutoff]) -> Column:
     """How many times each pool row enters the mix (0 for rows not drawn)."""
     expr = F.lit(0)
-    key, cid = F.col("sample_key"), F.col("candidate_id")
     for plan in plans:
         if plan.taken == 0:
             continue
         in_stratum = (F.col("kind") == plan.kind) & (F.col("domain") == plan.domain)
         copies: Column = F.lit(plan.full_copies)
         if plan.extra_rows:
-            cut_key, cut_id = cutoffs[(plan.kind, plan.domain)]
-            within = (key < F.lit(cut_key)) | ((key == F.lit(cut_key)) & (cid <= F.lit(cut_id)))
+            within = _at_or_before(cutoffs[(plan.kind, plan.domain)])
             copies = copies + F.when(within, 1).otherwise(0)
         expr = F.when(in_stratum, copies).otherwise(expr)
     return expr
 
 
-def draw_mix(pool: DataFrame, plans: list[StratumPlan], cutoffs: dict[Stratum, tuple[int, str]]) -> DataFrame:
+def draw_mix(pool: DataFrame, plans: list[StratumPlan], cutoffs: dict[Stratum, Cutoff]) -> DataFrame:
     """The drawn rows, one per copy, with ``copy_index`` (0 for the first appearance)."""
     drawn = pool.withColumn("_copies", copies_column(plans, cutoffs)).where(F.col("_copies") > 0)
     if all(p.full_copies <= 1 for p in plans):

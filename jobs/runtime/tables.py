@@ -37,6 +37,9 @@ TABLES = (
     "ops.runs",
     "ops.stage_metrics",
     "ops.mix_plan",
+    "ops.mix_versions",
+    "ops.mix_history",
+    "ops.mix_diff",
     "ops.contamination_report",
 )
 
