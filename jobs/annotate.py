@@ -14,6 +14,14 @@ replace the generation's own verdict / test counts / judge score before
 verification (precedence: ``transforms/judgments.py``). Judgments that match
 no candidate are counted in the stage metrics and logged, never dropped
 silently.
+
+Code candidates whose prompt carries tests (a source mapping ``fields.tests``)
+and that have no verdict from outside are then run against those tests in the
+bwrap sandbox (``transforms/code_verify.py``, config ``code_verify``), between
+verification and its decisions, so ``incorrect``/``unverified``, pass rates
+and selection treat sandbox verdicts like any other. Where the sandbox cannot
+start, the stage stops with ``SandboxUnavailable`` saying why, unless
+``code_verify.mode: external``; it never runs code unsandboxed.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from pyspark.sql import functions as F
 
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
 from sftmix.transforms.annotate import annotate_candidates, decide_annotate
+from sftmix.transforms.code_verify import code_status_counts, verify_code
 from sftmix.transforms.judgments import (
     JudgmentParams,
     apply_judgments,
@@ -67,9 +76,13 @@ def annotate(rt: Runtime) -> StageResult:
     cfg = rt.config
     requiring = sorted(s.name for s in cfg.sources if s.require_verification)
     generations, judgments = judged_generations(rt, rt.tables.read("bronze.generations"))
+    if "tests" not in generations.columns:
+        # A lake ingested before sources could map tests (parquet tables do not merge schemas on read).
+        generations = generations.withColumn("tests", F.lit(None).cast("string"))
     candidates = (
         generations.transform(annotate_candidates, cfg.annotate)
         .transform(verify_candidates, cfg.verify)
+        .transform(verify_code, cfg.code_verify)
         .transform(decide_annotate, cfg.annotate)
         .transform(decide_verification, cfg.verify, requiring)
     )
@@ -87,7 +100,13 @@ def annotate(rt: Runtime) -> StageResult:
     verification = summarize_verification([r.asDict() for r in verification_counts(written).collect()])
     # Rows whose signal pass raised or timed out (reason `annotate_failed`, message in annotate_error).
     errors = written.where(F.col("annotate_error").isNotNull()).count()
-    details: dict[str, Any] = {"verification": verification, "annotate_errors": errors}
+    # Code rows the sandbox ran, by status (pass, fail, timeout, ...); {} with code_verify.mode external.
+    code_status = {r["code_status"]: r["rows"] for r in code_status_counts(written).collect()}
+    details: dict[str, Any] = {
+        "verification": verification,
+        "annotate_errors": errors,
+        "code_verify": {"mode": cfg.code_verify.mode, "code_status": dict(sorted(code_status.items()))},
+    }
     if judgments is not None:
         details["judgments"] = judgments
     return StageResult(rows_in=rows, rows_out=clean, rejected=rejected, details=details)

@@ -55,6 +55,7 @@ GENERATION_FIELDS = [
     T.StructField("prompt", T.StringType()),
     T.StructField("messages", T.ArrayType(MESSAGE)),
     T.StructField("reference_answer", T.StringType()),
+    T.StructField("tests", T.StringType()),  # the prompt's tests as JSON text (code sandbox)
     T.StructField("completion", T.StringType()),
     T.StructField("reasoning_content", T.StringType()),
     T.StructField("finish_reason", T.StringType()),

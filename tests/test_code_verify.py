@@ -273,7 +273,7 @@ def test_no_sandbox_stops_the_stage_and_never_runs_code(monkeypatch: pytest.Monk
     try:
         with pytest.raises(SandboxUnavailable, match="bwrap"):
             verify_code(None, CodeVerifyParams())  # type: ignore[arg-type]  # stops before reading df
-        with pytest.raises(SandboxUnavailable, match="code_verify: external"):
+        with pytest.raises(SandboxUnavailable, match="code_verify.mode: external"):
             verify_chunk(CodeVerifyParams(), [(answer("print(1)"), SUM_CASES)])
     finally:
         monkeypatch.undo()

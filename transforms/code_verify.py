@@ -2,7 +2,8 @@
 
 ``verify_code(df, params)`` (DataFrame -> DataFrame, both engines) reads
 
-- ``domain``: only rows whose domain is in ``params.domains`` (``code``) run;
+- ``domain``: only rows whose domain is in ``params.domains`` (``code``) run,
+  and of those only rows of ``params.sources`` (empty: every source);
 - ``params.program_column`` (``answer``; ``completion`` when annotate has not
   split it): the text the program is extracted from (``code_tests.py``);
 - ``params.tests_column`` (``tests``): the prompt's tests as JSON text (or a
@@ -26,6 +27,15 @@ selection and the RL pool work unchanged:
     df.transform(verify_candidates, cfg.verify)
       .transform(verify_code, cfg.code_verify)
       .transform(decide_verification, cfg.verify, requiring_sources)
+
+Which rows run (the precedence): a row runs when its domain (and source) is
+listed, its ``tests`` are not null and hold tests ``parse_tests`` knows, and
+it has no verdict from outside yet: ``verifier`` ``external`` (a verdict in
+the record or a judgment file) or ``tests`` (test counts from the record or
+a judgment file) wins over the sandbox, so a source whose results come from
+elsewhere keeps them. A judge score (``verifier = judge``) or nothing
+(``none``) is replaced by the sandbox's verdict: running the tests is the
+stronger evidence.
 
 With ``mode: external`` it only adds the four columns (null where absent):
 verdicts come from outside as before. With ``mode: sandbox`` it first checks
@@ -112,6 +122,10 @@ class CodeVerifyParams:
     failure_chars: int = 500
     chunk_size: int = 8  # candidates per pool task
     allow_inline: bool = False
+    # Sources whose code rows run; empty: every source (rows with tests and no verdict from outside).
+    sources: list[str] = field(default_factory=list)
+    # The bubblewrap binary; null: `bwrap` on PATH. A missing binary stops the stage (never unsandboxed).
+    bwrap: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("sandbox", "external"):
@@ -206,7 +220,9 @@ def verify_one(program_text: str | None, spec: TestSpec, params: CodeVerifyParam
         "program.py": program_for(spec, code, params.program_source),
         "spec.json": json.dumps(spec.harness_spec(params.test_timeout_s, params.output_chars)),
     }
-    result = run_in_sandbox([SANDBOX_PYTHON, "-I", "-S", "harness.py"], files=files, limits=params.limits())
+    result = run_in_sandbox(
+        [SANDBOX_PYTHON, "-I", "-S", "harness.py"], files=files, limits=params.limits(), bwrap=params.bwrap
+    )
     return interpret(result, spec.total, params.failure_chars)
 
 
@@ -220,7 +236,7 @@ def verify_chunk(params: CodeVerifyParams, items: Sequence[tuple[str | None, Any
     if process_pool.pool_size() > 0:
         # This process owns a UDF pool: it is the engine process. Programs never run here.
         raise RuntimeError("code verification must run in a process-pool worker, not in the engine process")
-    require_sandbox()
+    require_sandbox(params.bwrap)
     outcomes: list[CodeOutcome | None] = []
     for text, tests in items:
         spec = parse_tests(tests)
@@ -251,14 +267,15 @@ def verify_programs(
     return outcomes
 
 
-def _sandbox_problems(items: Sequence[int]) -> list[str]:
-    return [sandbox_problem() or "" for _ in items]
+def _sandbox_problems(bwrap: str | None, items: Sequence[int]) -> list[str]:
+    return [sandbox_problem(bwrap) or "" for _ in items]
 
 
-def _check_sandbox_where_runs_happen() -> None:
+def _check_sandbox_where_runs_happen(bwrap: str | None = None) -> None:
     # Probed where the runs will happen: a pool worker on the local engine (so the engine process
     # starts no sandbox at all), this process on classic Spark (the driver, not the JVM).
-    problem = process_pool.map_chunks(_sandbox_problems, [0], chunk_size=1, chunk_timeout_s=60.0)[0]
+    probe = functools.partial(_sandbox_problems, bwrap)
+    problem = process_pool.map_chunks(probe, [0], chunk_size=1, chunk_timeout_s=60.0)[0]
     if problem is None:
         raise SandboxUnavailable("the sandbox probe did not answer within 60 s")
     if problem:
@@ -278,7 +295,8 @@ def _verify_batches(
         domain = batch.column(names.index("domain")).to_pylist()
         texts = batch.column(names.index(params.program_column)).to_pylist()
         tests = batch.column(names.index(params.tests_column)).to_pylist()
-        rows = [i for i in range(batch.num_rows) if domain[i] in domains and tests[i] is not None]
+        eligible = batch.column(names.index(_RUN)).to_pylist()
+        rows = [i for i in range(batch.num_rows) if eligible[i] and domain[i] in domains and tests[i] is not None]
         outcomes = dict(zip(rows, verify_programs([(texts[i], tests[i]) for i in rows], params), strict=True))
         kept = {f.name: batch.column(names.index(f.name)).to_pylist() if f.name in names else None
                 for f in CODE_FIELDS}
@@ -308,6 +326,24 @@ def _to_arrow_schema(schema: T.StructType) -> pa.Schema:
     return to_arrow_schema(schema)
 
 
+# Whether a row may run (domain, source, no verdict from outside); computed in SQL, read in the batches.
+_RUN = "_code_run"
+# Verifiers that win over the sandbox: a verdict or test counts from the record or a judgment file.
+OUTSIDE_VERIFIERS = ("external", "tests")
+
+
+def _may_run(df: DataFrame, params: CodeVerifyParams) -> Any:
+    """Rows the sandbox may run: listed domain (and source), tests present, no verdict from outside."""
+    may = df["domain"].isin(params.domains) & F.col(params.tests_column).isNotNull()
+    if params.sources:
+        if "source" not in df.columns:
+            raise ValueError("verify_code: code_verify.sources needs the column 'source'")
+        may = may & F.col("source").isin(params.sources)
+    if "verifier" in df.columns:
+        may = may & (F.col("verifier").isNull() | ~F.col("verifier").isin(list(OUTSIDE_VERIFIERS)))
+    return F.coalesce(may, F.lit(False))
+
+
 def verify_code(df: DataFrame, params: CodeVerifyParams) -> DataFrame:
     """Add tests_passed, tests_total, code_status, code_failure; set verdict/verifier where tests ran."""
     if params.mode == "external":
@@ -315,7 +351,7 @@ def verify_code(df: DataFrame, params: CodeVerifyParams) -> DataFrame:
             if f.name not in df.columns:
                 df = df.withColumn(f.name, F.lit(None).cast(f.dataType))
         return df
-    _check_sandbox_where_runs_happen()
+    _check_sandbox_where_runs_happen(params.bwrap)
     if _is_connect(df) and process_pool.pool_size() == 0 and not params.allow_inline:
         raise ValueError(
             "code verification on the local engine needs engine.udf_pool_size > 0: sandbox runs "
@@ -324,11 +360,13 @@ def verify_code(df: DataFrame, params: CodeVerifyParams) -> DataFrame:
     for name in ("domain", params.program_column, params.tests_column):
         if name not in df.columns:
             raise ValueError(f"verify_code needs the column {name!r}")
+    df = df.withColumn(_RUN, _may_run(df, params))
     base = [f for f in df.schema.fields if f.name not in {c.name for c in CODE_FIELDS}]
     out_schema = T.StructType([*base, *CODE_FIELDS])
     arrow_schema = _to_arrow_schema(out_schema)
     df = df.mapInArrow(functools.partial(_verify_batches, params=params, schema=arrow_schema), out_schema)
-    ran = F.col("code_status").isNotNull() & df["domain"].isin(params.domains)
+    # A row ran when it was eligible and its tests parsed (unparseable tests leave the row as it was).
+    ran = F.col(_RUN) & F.col("code_status").isNotNull()
     # Integer arithmetic keeps the threshold exact: passed / total >= fraction.
     scale = 1_000_000
     enough = (F.col("tests_total") > 0) & (
@@ -343,4 +381,13 @@ def verify_code(df: DataFrame, params: CodeVerifyParams) -> DataFrame:
     df = df.withColumn("verifier", F.when(ran, F.lit("sandbox")).otherwise(previous["verifier"]))
     if "verify_path" in df.columns:
         df = df.withColumn("verify_path", F.when(ran, F.lit("sandbox")).otherwise(F.col("verify_path")))
-    return df
+    return df.drop(_RUN)
+
+
+def code_status_counts(df: DataFrame) -> DataFrame:
+    """Rows per code_status among rows the sandbox ran (verifier ``sandbox``): a small aggregate for metrics."""
+    return (
+        df.where((F.col("verifier") == "sandbox") & F.col("code_status").isNotNull())
+        .groupBy("code_status")
+        .agg(F.count(F.lit(1)).alias("rows"))
+    )

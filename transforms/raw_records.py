@@ -12,8 +12,15 @@ path in the record:
 
 - both shapes: ``prompt_id``, ``prompt`` or ``messages``, ``system``,
   ``reference_answer``, ``domain``, ``model``, ``tests_passed``,
-  ``tests_total``, ``judge_score``, ``verdict``; ``extra.<name>`` keeps any
-  other field in the ``metadata`` JSON column.
+  ``tests_total``, ``judge_score``, ``verdict``, ``tests``; ``extra.<name>``
+  keeps any other field in the ``metadata`` JSON column.
+- ``tests``: the prompt's tests for the code sandbox (``transforms/code_verify.py``),
+  stored as JSON text in the ``tests`` column: a JSON object or list is
+  serialized, a string is kept as it is (a dump that already holds JSON text,
+  as LiveCodeBench's ``public_test_cases`` does). Any shape
+  ``code_tests.parse_tests`` knows: a list of ``{input, output}`` cases, MBPP's
+  ``{test_list, test_setup_code}``, HumanEval's ``{prompt, test,
+  entry_point}``. A number or boolean is ``wrong_type``.
 - flat: ``completion``, ``reasoning``, ``finish_reason``, ``sample_index``,
   ``completion_tokens``. Without ``sample_index`` a candidate is keyed by its
   file name and line, so re-reading the same file gives the same ids.
@@ -43,7 +50,7 @@ FLAT_FIELDS = {"completion", "reasoning", "finish_reason", "sample_index", "comp
 GROUPED_FIELDS = {"completions", "reasonings", "finish_reasons", "verdicts", "judge_scores"}
 COMMON_FIELDS = {
     "prompt_id", "prompt", "messages", "system", "reference_answer", "domain", "model",
-    "tests_passed", "tests_total", "judge_score", "verdict",
+    "tests_passed", "tests_total", "judge_score", "verdict", "tests",
 }
 DEFAULT_FIELDS = {
     "prompt_id": "prompt_id",
@@ -162,6 +169,17 @@ def _answer_text(value: Any) -> str | None:
     raise RecordError("wrong_type", f"field 'reference_answer' must be text or a number, got {type(value).__name__}")
 
 
+def _tests_text(value: Any, name: str) -> str | None:
+    # JSON text either way: the sandbox parses it per candidate, and one string column keeps the
+    # schema the same whatever shape a source's tests have.
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return orjson.dumps(value).decode()
+    raise RecordError("wrong_type", f"field {name!r} (tests) must be a JSON object, list or text, "
+                      f"got {type(value).__name__}")
+
+
 def _verdict(value: Any) -> str | None:
     if value is None:
         return None
@@ -222,6 +240,7 @@ def prompt_fields(record: Any, shape: SourceShape) -> dict[str, Any]:
         "prompt": prompt,
         "messages": messages,
         "reference_answer": _answer_text(lookup(record, shape.path("reference_answer"))),
+        "tests": _tests_text(lookup(record, shape.path("tests")), shape.path("tests") or "tests"),
         "model": _text(lookup(record, shape.path("model")), "model"),
         "metadata": orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode() if extra else None,
     }

@@ -95,10 +95,20 @@ class SandboxUnavailable(RuntimeError):
     """bwrap or user namespaces are missing: code verification cannot run here."""
 
 
-def bwrap_argv(limits: SandboxLimits, file_fds: Mapping[str, int], status_fd: int) -> list[str]:
+def bwrap_path(bwrap: str | None = None) -> str | None:
+    """The bwrap binary: ``bwrap`` (config ``code_verify.bwrap``) as given if it is executable, else None;
+    without one, ``bwrap`` on PATH."""
+    if bwrap is None:
+        return shutil.which("bwrap")
+    return bwrap if os.access(bwrap, os.X_OK) else None
+
+
+def bwrap_argv(
+    limits: SandboxLimits, file_fds: Mapping[str, int], status_fd: int, bwrap: str | None = None
+) -> list[str]:
     """The bwrap command line up to (not including) the program: mounts, namespaces, rlimits."""
     argv = [
-        shutil.which("bwrap") or "bwrap",
+        bwrap or shutil.which("bwrap") or "bwrap",
         "--unshare-all",
         "--die-with-parent",
         "--new-session",
@@ -184,8 +194,11 @@ def run_in_sandbox(
     files: Mapping[str, bytes | str] | None = None,
     stdin: bytes = b"",
     limits: SandboxLimits = SandboxLimits(),
+    bwrap: str | None = None,
 ) -> RunResult:
-    """Run ``argv`` (paths as seen inside the sandbox) in a fresh sandbox; ``files`` land in /work."""
+    """Run ``argv`` (paths as seen inside the sandbox) in a fresh sandbox; ``files`` land in /work.
+
+    ``bwrap``: the bubblewrap binary (None: ``bwrap`` on PATH)."""
     fds = {name: _memfd(name, data.encode() if isinstance(data, str) else data) for name, data in (files or {}).items()}
     stdin_fd = _memfd("stdin", stdin)
     status_read, status_write = os.pipe()
@@ -195,7 +208,7 @@ def run_in_sandbox(
     identity = {"user": SANDBOX_UID, "group": SANDBOX_UID, "extra_groups": []} if os.geteuid() == 0 else {}
     try:
         process = subprocess.Popen(
-            [*bwrap_argv(limits, fds, status_write), *argv],
+            [*bwrap_argv(limits, fds, status_write, bwrap), *argv],
             stdin=stdin_fd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -359,35 +372,39 @@ def _exit_code(text: bytes) -> int | None:
     return None
 
 
-@lru_cache(maxsize=1)
-def sandbox_problem() -> str | None:
-    """None when sandboxed runs work in this process's environment, else what is missing."""
-    if shutil.which("bwrap") is None:
+@lru_cache(maxsize=4)
+def sandbox_problem(bwrap: str | None = None) -> str | None:
+    """None when sandboxed runs work in this process's environment, else what is missing.
+
+    ``bwrap``: the binary config names (``code_verify.bwrap``); None: ``bwrap`` on PATH."""
+    binary = bwrap_path(bwrap)
+    if binary is None:
+        where = "on PATH" if bwrap is None else f"at {bwrap} (code_verify.bwrap)"
         return (
-            "bubblewrap (bwrap) is not installed: install it (`make setup` runs apt-get install -y "
-            "bubblewrap) or set code_verify: external (code verdicts from outside)"
+            f"bubblewrap (bwrap) is not installed {where}: install it (`make setup` runs apt-get install -y "
+            "bubblewrap) or set code_verify.mode: external (code verdicts from outside)"
         )
     for path in (SANDBOX_PYTHON, _PRLIMIT):
         if not os.access(path, os.X_OK):
             return f"{path} is missing: the sandbox runs programs with Debian's python3 and util-linux prlimit"
     probe = run_in_sandbox(
-        [SANDBOX_PYTHON, "-I", "-S", "-c", "print(6 * 7)"], limits=SandboxLimits(wall_s=10.0)
+        [SANDBOX_PYTHON, "-I", "-S", "-c", "print(6 * 7)"], limits=SandboxLimits(wall_s=10.0), bwrap=binary
     )
     if probe.status != "ok" or probe.stdout.strip() != b"42":
         return (
             "bwrap cannot start a sandbox here (user namespaces may be disabled): "
             f"{probe.status} {probe.detail or probe.stderr[-300:].decode(errors='replace')}".strip()
-            + "; set code_verify: external to take code verdicts from outside"
+            + "; set code_verify.mode: external to take code verdicts from outside"
         )
     return None
 
 
-def sandbox_available() -> bool:
-    return sandbox_problem() is None
+def sandbox_available(bwrap: str | None = None) -> bool:
+    return sandbox_problem(bwrap) is None
 
 
-def require_sandbox() -> None:
+def require_sandbox(bwrap: str | None = None) -> None:
     """Raise SandboxUnavailable with the reason when sandboxed runs cannot work here."""
-    problem = sandbox_problem()
+    problem = sandbox_problem(bwrap)
     if problem is not None:
         raise SandboxUnavailable(problem)

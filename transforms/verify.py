@@ -4,8 +4,10 @@ A candidate's ``verdict`` (correct | incorrect | unverifiable | error) and the
 ``verifier`` that gave it come from the first source of truth it has:
 
 1. ``external_verdict`` (a sandbox or a judge dump said correct/incorrect): ``external``;
-2. ``tests_passed``/``tests_total`` (code; sftmix never runs code): all passed
-   is correct: ``tests``;
+2. ``tests_passed``/``tests_total`` from outside (the record or a judgment
+   file): all passed is correct: ``tests``; code rows with neither 1 nor 2
+   and with tests of their prompt are run in the sandbox afterwards
+   (``transforms/code_verify.py``: ``sandbox``, ahead of a judge score);
 3. a ``reference_answer``: the final answer is extracted and compared
    (``transforms/math_equivalence.py``): ``choice``, ``text``, ``exact``,
    ``numeric``, ``math_verify`` or ``no_answer``; domains listed in
@@ -27,7 +29,9 @@ them without re-verifying: ``incorrect`` for every incorrect verdict, and
 ``unverified`` where the source requires verification and no definite
 verdict exists. An ``incorrect`` carries a span: the extracted answer's
 offsets in ``answer`` and a ``detail`` naming the extracted answer, the
-reference and the verifier.
+reference and the verifier; for a sandbox verdict (``transforms/code_verify.py``)
+the detail is the code status, tests passed/total and the first failure
+(``code_failure``), with no offsets.
 """
 
 from __future__ import annotations
@@ -225,7 +229,7 @@ def decide_verification(df: DataFrame, params: VerifyParams, requiring_sources: 
         .otherwise(F.array().cast("array<string>"))
     )
     # "field: what", as the annotate spans say it; the offsets index `answer`.
-    detail = F.concat(
+    answer_detail = F.concat(
         F.lit("answer: "),
         F.when(
             F.col("extracted_answer").isNotNull(),
@@ -237,6 +241,25 @@ def decide_verification(df: DataFrame, params: VerifyParams, requiring_sources: 
         F.coalesce(F.col("verifier"), F.lit("none")),
         F.lit(")"),
     )
+    # Sandbox rows have no extracted answer or reference: the detail is what the tests said.
+    detail = answer_detail
+    if {"code_status", "code_failure", "tests_passed", "tests_total"} <= set(df.columns):
+        code_detail = F.concat(
+            F.lit("answer: "),
+            F.col("code_status"),
+            F.lit(", "),
+            F.coalesce(F.col("tests_passed").cast("string"), F.lit("?")),
+            F.lit("/"),
+            F.coalesce(F.col("tests_total").cast("string"), F.lit("?")),
+            F.lit(" tests passed"),
+            F.when(F.col("code_failure").isNotNull(), F.concat(F.lit(": "), F.col("code_failure"))).otherwise(
+                F.lit("")
+            ),
+            F.lit(" (sandbox)"),
+        )
+        detail = F.when(
+            (F.col("verifier") == "sandbox") & F.col("code_status").isNotNull(), code_detail
+        ).otherwise(answer_detail)
     span = F.struct(
         F.lit("incorrect").alias("reason"),
         F.col("extracted_start").cast("int").alias("start"),

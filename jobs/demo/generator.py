@@ -1,7 +1,9 @@
 """``sftmix demo-data``: deterministic raw generation dumps with exact ground truth.
 
-Writes, under ``<out>``, the four raw sources the ingest config expects
-(grouped gzip JSONL, flat zstd JSONL, OpenAI batch file pairs, Parquet), the
+Writes, under ``<out>``, the five raw sources the ingest config expects
+(grouped gzip JSONL, flat zstd JSONL, OpenAI batch file pairs, Parquet, and
+``code_tests``: plain grouped JSONL whose prompts carry their tests for the
+sandbox, expected outcomes in ``ground_truth/code_tests.parquet``), the
 code sandbox's results (``judgments/code_sandbox``: the code candidates'
 test counts live there, not in their records) and a judge model's scores of
 the chat responses (``judgments/chat_judge``, an OpenAI-batch output) as
@@ -33,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from .code_tests import prompts_for, write_code_tests
 from .ground_truth import GroundTruth
 from .prompts import benchmark_specs
 from .sources import (
@@ -46,7 +49,7 @@ from .sources import (
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("math_grouped", "code_flat", "stem_logic_batch", "chat_parquet")
+SOURCES = ("math_grouped", "code_flat", "stem_logic_batch", "chat_parquet", "code_tests")
 DOMAIN_SHARES = {"math": 0.60, "code": 0.30, "stem": 0.05}  # logic takes the rest (~5%)
 BENCH_ROWS = 50
 
@@ -104,6 +107,8 @@ def generate_demo_data(out_dir: Path, params: DemoParams) -> dict[str, Any]:
         ("code_flat", lambda: write_code_flat(ctx, counts["code"])),
         ("stem_logic_batch", lambda: write_stem_logic_batch(ctx, counts["stem"], counts["logic"])),
         ("chat_parquet", lambda: write_chat_parquet(ctx, params.non_reasoning_records)),
+        # Code prompts with their tests, for the sandbox: 2% on top of the reasoning prompts, at least 6.
+        ("code_tests", lambda: write_code_tests(ctx, prompts_for(params.reasoning_prompts))),
     )
     for source, step in steps:
         step_started = time.perf_counter()

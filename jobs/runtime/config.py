@@ -24,6 +24,7 @@ from typing import Any, Literal
 import yaml
 
 from sftmix.transforms.annotate import AnnotateParams
+from sftmix.transforms.code_verify import CodeVerifyParams
 from sftmix.transforms.cold_start import ColdStartParams
 from sftmix.transforms.decontaminate import DecontaminateParams
 from sftmix.transforms.dedup import DedupParams
@@ -120,6 +121,8 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     annotate: AnnotateParams = field(default_factory=AnnotateParams)
     verify: VerifyParams = field(default_factory=VerifyParams)
+    # Code verdicts from running the prompt's tests in the bwrap sandbox (part of stage annotate).
+    code_verify: CodeVerifyParams = field(default_factory=CodeVerifyParams)
     select: SelectParams = field(default_factory=SelectParams)
     dedup: DedupParams = field(default_factory=DedupParams)
     decontaminate: DecontaminateParams = field(default_factory=DecontaminateParams)
@@ -144,6 +147,9 @@ class Config:
             )
             if problem:
                 raise ValueError(f"judgments[{judgment.name}]: {problem}")
+        unknown = sorted(set(self.code_verify.sources) - set(source_names))
+        if unknown and self.sources:
+            raise ValueError(f"code_verify.sources: no source named {', '.join(map(repr, unknown))}")
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
