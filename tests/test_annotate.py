@@ -417,6 +417,94 @@ def test_repetition_finds_loops_not_prose() -> None:
     assert cjk.longest_chars > 300
 
 
+def _fragments_text(rng: random.Random, fragments: tuple[str, ...], most: int) -> str:
+    return "".join(rng.choice(fragments) + rng.choice(("", " ")) for _ in range(rng.randrange(1, most)))
+
+
+STRIP_FRAGMENTS = (
+    "the",
+    "and",
+    "x",
+    "I",
+    "let's",
+    "'",
+    "’",
+    ",",
+    ".",
+    "!",
+    "?",
+    "\n",
+    "\t",
+    "\r",
+    "`",
+    "```python",
+    "```",
+    "~~~",
+    "$",
+    "$$",
+    "\\[",
+    "\\]",
+    "\\(",
+    "\\)",
+    "\\begin{aligned}",
+    "\\end{x}",
+    "\\frac",
+    "http://a.b/c",
+    "www.x.org",
+    "134.33",
+    "7",
+    "٣",
+    "=",
+    "+",
+    "{",
+    "}",
+    "é",
+    "中文",
+    "def f(x):",
+    "x = 1;",
+    "le chat",
+    "\x1b",
+)
+
+
+def test_fast_stripping_is_the_reference_pattern() -> None:
+    """The first-character form of NON_LANGUAGE and the lone letters counted as tokens change no figure."""
+    rng = random.Random(7)
+    texts = [_fragments_text(rng, STRIP_FRAGMENTS, 30) for _ in range(3000)] + list(NOISE)
+    for text in texts:
+        reference = language._LONE_LETTER.sub(" ", language.NON_LANGUAGE.sub(" ", text))
+        assert language.strip_non_language(text, code_lines=False) == reference, repr(text)
+        kept = language._strip_keeping_letters(text, False)
+        fast = (
+            language._settle_ascii(kept, language._TOKEN_WEIGHTS_ASCII["en"], 20) if kept.isascii() else None
+        )
+        if fast is not None:
+            total, settled, pending = language._settle(reference, "en", True, 20)
+            assert fast[:2] == (total, settled), repr(text)
+            assert [(s.strip(), n) for s, n in fast[2]] == [(s.strip(), n) for s, n in pending], repr(text)
+
+
+def test_function_words_settle_english_only_in_latin_script() -> None:
+    assert language.settled_without_model("Maybe the answer is there, though we should check it", "en")
+    mixed = " शहर जाने वाली ट्रेन हर सुबह सात बजे निकलती है। The statements of Arjun and Vera cannot both be true"
+    assert not language.settled_without_model(mixed, "en")  # a danda is no sentence end for us
+    figures = language.analyse_text(language.load_model(), mixed, "en", language.LanguageSettings())
+    assert figures.foreign_label == "hi" and figures.foreign_letters > 0
+
+
+def test_repetition_short_path_and_cached_verdicts_change_nothing(monkeypatch) -> None:
+    rng = random.Random(3)
+    words = ("we", "sum", "the", "terms", "again", "wait", "so", "x")
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randrange(0, 120))) for _ in range(300)]
+    short = [vars(repetition.measure(text, 10)) for text in texts]
+    monkeypatch.setattr(repetition, "SHORT_TEXT_CHARS", -1)
+    assert [vars(repetition.measure(text, 10)) for text in texts] == short
+    model = language.load_model()
+    for sentence in ("Le chat dort sur le canapé depuis ce matin", "Der Hund schläft im Garten"):
+        assert language.identify_cached(model, sentence) == language.identify(model, sentence)
+        assert language.identify_cached(model, sentence) == language.identify(model, sentence)
+
+
 # --- the stage on both engines --------------------------------------------------------------------
 
 CLEAN = "\n\n".join(" ".join(SENTENCES["en"][i : i + 3]) for i in range(0, 12, 3))  # 4 paragraphs

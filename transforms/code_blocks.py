@@ -16,19 +16,23 @@ import re
 from dataclasses import dataclass, field
 
 _FENCE_LINE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[ \t]*([^\n`]*)$", re.MULTILINE)
+# The line patterns below start with a newline, not "^", and run over "\n" + text: the regex engine
+# then jumps from newline to newline instead of trying every character as a line start, and match
+# offsets in the padded text are line-start offsets in the original text (a third of annotate's
+# code-detection time). Their ends are one past, so ``match.end() - 1``.
 CODE_LINE = re.compile(
-    r"^[ \t]*(?:def \w+\(|class \w+[(:]|import \w|from [\w.]+ import |#include\b|return\b[^\n]*[^.\s]$|"
+    r"\n(?:[ \t]*(?:def \w+\(|class \w+[(:]|import \w|from [\w.]+ import |#include\b|return\b[^\n]*[^.\s]$|"
     r"elif\b[^\n]*:$|else:$|for \w+(?:, ?\w+)* in [^\n]*:$|for ?\(|"
     r"(?:if|while) [^\n]*(?:==|!=|<=|>=|[<>(]| not | in | is )[^\n]*:$|try:$|except\b[^\n]*:$|"
     r"public |private |static |func \w|fn \w|let mut |"
     r"const \w+ ?=|var \w+ ?=|print\(|console\.log|System\.out|std::)[^\n]*$"
     # a line ending in ; { or } that carries no LaTeX command (\end{aligned} is math)
-    r"|^(?![^\n]*\\[a-zA-Z])[^\n]*[;{}][ \t]*$",
+    r"|(?![^\n]*\\[a-zA-Z])[^\n]*[;{}][ \t]*$)",
     re.MULTILINE,
 )
 # Markdown indented code: 4+ spaces or a tab, not a nested list item.
-_INDENTED_LINE = re.compile(r"^(?: {4}|\t)[ \t]*(?![-*+] |\d+[.)] )\S[^\n]*$", re.MULTILINE)
-_NON_BLANK_LINE = re.compile(r"^[ \t]*\S", re.MULTILINE)
+_INDENTED_LINE = re.compile(r"\n(?: {4}|\t)[ \t]*(?![-*+] |\d+[.)] )\S[^\n]*$", re.MULTILINE)
+_NON_BLANK_LINE = re.compile(r"\n[ \t]*\S")
 MIN_RUN_LINES = 3
 
 # Keyword votes for the language guess; the fence info string wins when present.
@@ -58,9 +62,10 @@ def find_code(text: str) -> CodeFigures:
     figures = CodeFigures()
     if not text:
         return figures
-    figures.lines = len(_NON_BLANK_LINE.findall(text))
+    padded = "\n" + text
+    figures.lines = len(_NON_BLANK_LINE.findall(padded))
     info_language = ""
-    fences = list(_FENCE_LINE.finditer(text))
+    fences = list(_FENCE_LINE.finditer(text)) if "```" in text or "~~~" in text else []
     index = 0
     while index < len(fences):
         opening = fences[index]
@@ -77,26 +82,26 @@ def find_code(text: str) -> CodeFigures:
         figures.fenced_regions.append((opening.start(), end))
         figures.blocks.append((opening.start(), end, f"fenced {info or 'code'} block, {body_lines} lines"))
         index = closing_index + 1 if closing_index is not None else len(fences)
-    _unfenced_runs(text, figures)
+    _unfenced_runs(text, padded, figures)
     figures.blocks.sort()
     figures.language = info_language or _guess_language(text, figures)
     return figures
 
 
-def _unfenced_runs(text: str, figures: CodeFigures) -> None:
+def _unfenced_runs(text: str, padded: str, figures: CodeFigures) -> None:
     regions = figures.fenced_regions
 
     def outside(position: int) -> bool:
         return not regions or not any(start <= position < end for start, end in regions)
 
     lines: dict[int, list] = {}  # line start -> [end, is_code, is_indented]
-    for match in CODE_LINE.finditer(text):
+    for match in CODE_LINE.finditer(padded):
         if outside(match.start()):
             figures.code_lines += 1
-            lines[match.start()] = [match.end(), True, False]
-    for match in _INDENTED_LINE.finditer(text):
+            lines[match.start()] = [match.end() - 1, True, False]
+    for match in _INDENTED_LINE.finditer(padded):
         if outside(match.start()):
-            lines.setdefault(match.start(), [match.end(), False, False])[2] = True
+            lines.setdefault(match.start(), [match.end() - 1, False, False])[2] = True
     run: list[tuple[int, int, bool, bool]] = []
 
     def close_run() -> None:
