@@ -77,7 +77,15 @@ def annotate(rt: Runtime) -> StageResult:
     requiring = sorted(s.name for s in cfg.sources if s.require_verification)
     generations, judgments = judged_generations(rt, rt.tables.read("bronze.generations"))
     if "tests" not in generations.columns:
-        # A lake ingested before sources could map tests (parquet tables do not merge schemas on read).
+        # A lake ingested before sources could map tests: nothing for the sandbox to run. Said loudly,
+        # since a source that requires verification then ends `unverified`.
+        mapping = sorted(s.name for s in cfg.sources if "tests" in s.fields)
+        if mapping and cfg.code_verify.mode == "sandbox":
+            log.warning(
+                "annotate: bronze.generations has no `tests` column, so sources %s get no sandbox verdicts; "
+                "it was ingested before sources could map tests: remove <storage.root>/bronze and ingest again",
+                mapping,
+            )
         generations = generations.withColumn("tests", F.lit(None).cast("string"))
     candidates = (
         generations.transform(annotate_candidates, cfg.annotate)

@@ -25,6 +25,7 @@ import pytest
 import zstandard
 
 from sftmix.jobs.demo import foreign
+from sftmix.jobs.demo.code_tests import prompts_for
 from sftmix.jobs.demo.generator import DemoParams, add_arguments, generate_demo_data, run
 from sftmix.jobs.demo.text import reasoning_pools
 from sftmix.jobs.demo.words import vocabulary
@@ -181,6 +182,11 @@ def parsed(demo: Path) -> dict[tuple[str, str, int], tuple[Parts, str, str, str]
                 obj = orjson.loads(line)
                 out["code_flat", obj["task_id"], obj["sample_index"]] = (*split_completion(obj["completion"]),
                                                                           obj["finish_reason"])
+    for path in data_files(demo, "code_tests"):
+        for line in read_lines(path):
+            obj = orjson.loads(line)
+            for i, text in enumerate(obj["generations"]):
+                out["code_tests", obj["question_id"], i] = (*split_completion(text), "stop")
     for path in data_files(demo, "stem_logic_batch"):
         if path.name.endswith(".output.jsonl"):
             for line in read_lines(path):
@@ -354,8 +360,37 @@ def test_candidates_match_their_text(truth: dict[str, list], parsed: dict) -> No
         if not defects - {"incorrect"}:
             text = reasoning[0]
             assert text.replace("\u2028", " ").isascii() and "```" not in text
-            assert {"math": "\\boxed{", "code": "```python", "stem": "The answer is (",
-                    "logic": "Answer: "}[row["domain"]] in answer
+            if row["source"] != "code_tests":  # its no-code answers are checked in test_code_tests_source
+                assert {"math": "\\boxed{", "code": "```python", "stem": "The answer is (",
+                        "logic": "Answer: "}[row["domain"]] in answer
+
+
+def test_code_tests_source(demo: Path, truth: dict[str, list], parsed: dict) -> None:
+    """Both test styles, every planted outcome, and answers whose program matches the planted variant."""
+    expected = pq.read_table(demo / "ground_truth" / "code_tests.parquet").to_pylist()
+    records = [orjson.loads(line) for path in data_files(demo, "code_tests") for line in read_lines(path)]
+    assert len(records) == prompts_for(PARAMS.reasoning_prompts) == 6  # at least 6: both styles, each family
+    styles = set()
+    for record in records:
+        tests = orjson.loads(record["tests"]) if isinstance(record["tests"], str) else record["tests"]
+        if isinstance(tests, list):
+            assert all(set(case) == {"input", "output"} for case in tests) and len(tests) == 3
+            styles.add("stdio")
+        else:
+            assert len(tests["test_list"]) == 3 and all(t.startswith("assert ") for t in tests["test_list"])
+            styles.add("asserts")
+    assert styles == {"stdio", "asserts"}
+    assert len(expected) == len(records) * PARAMS.candidates_per_prompt
+    assert sum(r["variant"] == "timeout" for r in expected) == 1  # candidate 5 only, below 65 candidates
+    assert {r["code_status"] for r in expected} >= {"pass", "fail", "timeout", "runtime_error"}
+    correct = {(r["prompt_id"], r["sample_index"]): r["is_correct"] for r in truth["candidates"]
+               if r["source"] == "code_tests"}
+    for r in expected:
+        assert (r["verdict"] == "correct") == (r["code_status"] == "pass") == correct[r["prompt_id"], r["sample_index"]]
+        assert r["tests_total"] == 3 and 0 <= r["tests_passed"] <= 3
+        assert r["tests_passed"] == {"pass": 3, "fail": 2 if r["variant"] == "edge_case" else 0}.get(r["code_status"], 0)
+        answer = parsed["code_tests", r["prompt_id"], r["sample_index"]][1]
+        assert ("```python" in answer) == (r["variant"] != "no_code")
 
 
 def test_defect_rates_within_tolerance(truth: dict[str, list]) -> None:

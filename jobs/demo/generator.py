@@ -107,7 +107,7 @@ def generate_demo_data(out_dir: Path, params: DemoParams) -> dict[str, Any]:
         ("code_flat", lambda: write_code_flat(ctx, counts["code"])),
         ("stem_logic_batch", lambda: write_stem_logic_batch(ctx, counts["stem"], counts["logic"])),
         ("chat_parquet", lambda: write_chat_parquet(ctx, params.non_reasoning_records)),
-        # Code prompts with their tests, for the sandbox: 2% on top of the reasoning prompts, at least 6.
+        # Code prompts with their tests, for the sandbox: 1.2% on top of the reasoning prompts, at least 6.
         ("code_tests", lambda: write_code_tests(ctx, prompts_for(params.reasoning_prompts))),
     )
     for source, step in steps:
