@@ -186,7 +186,8 @@ def with_previous(pool: DataFrame, previous: DataFrame) -> DataFrame:
     version that left the pool (rejected now, dropped by dedup) find no match and leave the mix.
     """
     copies = previous.groupBy("candidate_id").agg(F.count(F.lit(1)).cast("int").alias(PREV_COPIES))
-    # One narrow row per previous mix row (800k ids ~ tens of MB): broadcast, so the text is not shuffled.
+    # One narrow row per previous candidate (800k ids: tens of MB): classic Spark broadcasts it, so the
+    # text is not shuffled; Sail ignores the hint and plans its own join.
     joined = pool.join(F.broadcast(copies), "candidate_id", "left")
     return joined.withColumn(PREV_COPIES, F.coalesce(F.col(PREV_COPIES), F.lit(0)))
 
