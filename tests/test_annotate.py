@@ -481,7 +481,9 @@ def test_fast_stripping_is_the_reference_pattern() -> None:
         if fast is not None:
             total, settled, pending = language._settle(reference, "en", True, 20)
             assert fast[:2] == (total, settled), repr(text)
-            assert [(s.strip(), n) for s, n in fast[2]] == [(s.strip(), n) for s, n in pending], repr(text)
+            assert [(s.strip(), n) for s, n, _ in fast[2]] == [(s.strip(), n) for s, n, _ in pending], repr(
+                text
+            )
 
 
 def test_function_words_settle_english_only_in_latin_script() -> None:

@@ -20,7 +20,7 @@ import os
 import re
 import weakref
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import accumulate, repeat
 
 import numpy as np
 
@@ -241,6 +241,7 @@ _HAN_ONLY = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\s，、。“�
 # Sentence ends (the marks carry no language); newlines end a thought in reasoning. Not ":" or ";":
 # "Edge cases to remember" cut off at its colon reads as Cebuano.
 _SENTENCE_END = re.compile(r"[.!?。！？\n]+")
+_SENTENCE_END_KEPT = re.compile(r"([.!?。！？\n]+)")
 
 
 def strip_non_language(text: str, code_lines: bool = True) -> str:
@@ -395,7 +396,7 @@ class TextLanguage:
 
 
 def _check_script(
-    sentence: str, label: str, foreign: bool, accepted: frozenset[str], sure: bool
+    ids: np.ndarray, label: str, foreign: bool, accepted: frozenset[str], sure: bool
 ) -> tuple[str, bool]:
     """Overrule labels the sentence's own letters contradict.
 
@@ -403,9 +404,10 @@ def _check_script(
     and now and then labels a Chinese sentence with quotes ``az`` or ``fi``
     at 0.99: a sentence written in a script its label never uses is not in
     that language, so it is not counted as foreign by label (the script
-    share still sees any foreign script).
+    share still sees any foreign script). ``ids``: the sentence's slice of its text's script ids
+    (the same as the sentence's own: sentence ends are no letters, so no run crosses one).
     """
-    counts = np.bincount(scripts.script_ids(scripts.code_points(sentence)), minlength=len(scripts.SCRIPTS))
+    counts = np.bincount(ids, minlength=len(scripts.SCRIPTS))
     counts[0] = 0
     if not counts.any():
         return label, foreign
@@ -425,6 +427,7 @@ def analyse_text(
     clean = _strip_keeping_letters(text, code_lines)
     result = TextLanguage()
     ascii_only = clean.isascii()
+    ids = np.zeros(0, dtype=np.int16)
     weights = _TOKEN_WEIGHTS_ASCII.get(target or "") if ascii_only else None
     settled_ascii = _settle_ascii(clean, weights, settings.min_sentence_letters) if weights else None
     if settled_ascii is not None:
@@ -450,12 +453,13 @@ def analyse_text(
     result.letters = letters
     if settled:
         votes[target] = [settled, float(settled)]  # type: ignore[index]
-    for sentence, letters in pending:
+    for sentence, letters, start in pending:
         label, score = identify_cached(model, sentence.strip())
         sure = bool(target) and score >= settings.min_confidence
         foreign = sure and label not in accepted
         if (foreign or label == "ja") and not ascii_only and not sentence.isascii():
-            label, foreign = _check_script(sentence, label, foreign, accepted, sure)
+            sentence_ids = ids[start : start + len(sentence)]
+            label, foreign = _check_script(sentence_ids, label, foreign, accepted, sure)
         vote = votes.get(label)
         if vote is None:
             vote = votes[label] = [0, 0.0]
@@ -479,11 +483,14 @@ def analyse_text(
 
 def _settle(
     clean: str, target: str | None, ascii_only: bool, min_evidence: int
-) -> tuple[int, int, list[tuple[str, int]]]:
-    """(letters, letters settled without the model, [(sentence, letters)] left to judge) of ``clean``."""
+) -> tuple[int, int, list[tuple[str, int, int]]]:
+    """(letters, letters settled without the model, [(sentence, letters, offset)] left to judge)."""
     total = settled = 0
-    pending: list[tuple[str, int]] = []
-    for sentence in _SENTENCE_END.split(clean):
+    pending: list[tuple[str, int, int]] = []
+    pieces = _SENTENCE_END_KEPT.split(clean)  # sentence, ends, sentence, ...: offsets add up
+    offsets = list(accumulate(map(len, pieces), initial=0))
+    for index in range(0, len(pieces), 2):
+        sentence = pieces[index]
         # Digits and symbols are gone already: characters less spaces and commas approximate letters.
         letters = len(sentence) - sentence.count(" ") - sentence.count(",")
         if letters <= 0:
@@ -499,13 +506,13 @@ def _settle(
         if settled_without_model(sentence, target):
             settled += letters
         else:
-            pending.append((sentence, letters))
+            pending.append((sentence, letters, offsets[index]))
     return total, settled, pending
 
 
 def _settle_ascii(
     clean: str, weights: dict[bytes, int], min_evidence: int
-) -> tuple[int, int, list[tuple[str, int]]] | None:
+) -> tuple[int, int, list[tuple[str, int, int]]] | None:
     """``_settle`` for ASCII text (lone letters still in) and a target with function words: the hot path.
 
     One bytes.translate lowers the text, makes sentence ends newlines and punctuation
@@ -550,7 +557,11 @@ def _settle_ascii(
     return (
         total,
         settled,
-        [(_LONE_LETTER.sub(" ", sentences[index].decode("ascii")), letters) for index, letters in unsettled],
+        # (no offsets: ASCII sentences need no script check)
+        [
+            (_LONE_LETTER.sub(" ", sentences[index].decode("ascii")), letters, -1)
+            for index, letters in unsettled
+        ],
     )
 
 
