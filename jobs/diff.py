@@ -10,7 +10,8 @@ every changed row gets a reason:
   duplicate: another prompt of the cluster won), ``rejected`` (a reason in
   ``silver.decisions`` now: a candidate-level one, ``not_selected``,
   ``contaminated``; ``detail`` lists them), ``quota`` (still eligible, its
-  stratum holds fewer rows now), ``redrawn`` (still eligible, quota not
+  stratum holds fewer rows now, or the row is a copy of an upsampled
+  candidate that keeps fewer copies: ``detail`` ``fewer_copies``), ``redrawn`` (still eligible, quota not
   smaller: a from-scratch draw picked other rows), ``gone`` (no longer in
   ``silver.candidates``);
 - added: ``replacement`` (takes the place of a removed row of its stratum)
@@ -109,8 +110,11 @@ def _per_stratum(values: dict[Stratum, int]) -> Column:
     return expr
 
 
-def removed_reasons(rt: Runtime, removed: DataFrame, shrank: list[Stratum]) -> DataFrame:
-    """Removed rows with ``reason`` and ``detail``, looked up in silver.decisions."""
+def removed_reasons(rt: Runtime, removed: DataFrame, new: DataFrame, shrank: list[Stratum]) -> DataFrame:
+    """Removed rows with ``reason`` and ``detail``, looked up in silver.decisions and the newer version."""
+    # A copy removed while the candidate stays in the newer version: upsampling spread over more rows.
+    staying = new.select("candidate_id").distinct().withColumn("_stays", F.lit(True))
+    removed = removed.join(staying, "candidate_id", "left")
     if rt.tables.exists("silver.decisions"):
         decisions = rt.tables.read("silver.decisions").select(
             "candidate_id", F.lit(True).alias("_known"), "reject_reasons", "dedup_status"
@@ -131,15 +135,17 @@ def removed_reasons(rt: Runtime, removed: DataFrame, shrank: list[Stratum]) -> D
         F.when(F.col("_known").isNull(), F.lit("gone"))
         .when(displaced, F.lit("displaced_by_dedup"))
         .when(F.size(other) > 0, F.lit("rejected"))
-        .when(_in_strata(shrank), F.lit("quota"))
+        .when(_in_strata(shrank) | F.col("_stays").isNotNull(), F.lit("quota"))
         .otherwise(F.lit("redrawn"))
     )
     detail = (
         F.when(F.col("_known").isNull(), F.lit(None).cast("string"))
         .when(displaced, F.col("dedup_status"))
         .when(F.size(other) > 0, F.array_join(other, ","))
+        .when(F.col("_stays").isNotNull(), F.lit("fewer_copies"))
     )
-    return rows.select(*removed.columns, reason.alias("reason"), detail.alias("detail"))
+    columns = [c for c in removed.columns if c != "_stays"]
+    return rows.select(*columns, reason.alias("reason"), detail.alias("detail"))
 
 
 def added_reasons(added: DataFrame, removed_counts: dict[Stratum, int]) -> DataFrame:
@@ -161,7 +167,7 @@ def run_diff(rt: Runtime, from_ref: str | None = None, to_ref: str | None = None
     if to.mix_version != mix_versions(rt)[-1].mix_version:
         log.info("diff: reasons come from the current silver tables, which describe the latest mix")
     changes = (
-        removed_reasons(rt, removed, shrank)
+        removed_reasons(rt, removed, new, shrank)
         .withColumn("change", F.lit("removed"))
         .unionByName(added_reasons(added, removed_counts).withColumn("change", F.lit("added")))
         .select(

@@ -215,3 +215,43 @@ def test_a_shrunk_quota_drops_the_previous_rows_last_in_hash_order_first(runtime
         ("removed", "reasoning", "math", "quota"): 12,
         ("added", "non_reasoning", "writing", "quota"): 12,
     }
+
+
+def test_upsampled_rows_keep_their_extra_copy_first(runtime_factory, tmp_path) -> None:
+    """With upsampling, the rows that had the most copies keep them: the stable order is (previous copies
+    descending, hash order)."""
+    conf = defaults_conf(tmp_path)
+    settings = {
+        **overrides(stable=True, reasoning_share=1.0),
+        "mix__total": 50,
+        "mix__upsample": True,
+        "mix__max_upsample_factor": 3.0,
+    }
+    rt = runtime_factory(conf, run_id="run-1", **settings)
+    rows = [r for r in pool(22) if r["domain"] == "math"]
+    write_silver(rt, rows[:20])
+    mix(rt)
+
+    def copies(rt) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in rt.tables.read("gold.sft_mix").select("candidate_id").collect():
+            out[r["candidate_id"]] = out.get(r["candidate_id"], 0) + 1
+        return out
+
+    v1 = copies(rt)
+    first = hash_order([r["candidate_id"] for r in rows[:20]])
+    assert v1 == {c: 3 if i < 10 else 2 for i, c in enumerate(first)}  # 50 = 2 x 20 + the first 10 again
+
+    rt = runtime_factory(conf, run_id="run-2", **settings)
+    write_silver(rt, rows)  # 22 rows: 2 copies each (44), 6 rows a third time
+    mix(rt)
+    v2 = copies(rt)
+    assert sum(v2.values()) == 50 and set(v2) == {r["candidate_id"] for r in rows}
+    thrice = [c for c in first if v1[c] == 3][:6]
+    assert {c for c, n in v2.items() if n == 3} == set(thrice)
+    diff = run_diff(rt)
+    assert_diff_adds_up(diff)
+    assert diff.counts == {
+        ("removed", "reasoning", "math", "quota"): 4,  # four third copies
+        ("added", "reasoning", "math", "replacement"): 4,  # the two new rows, twice each
+    }
