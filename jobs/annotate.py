@@ -26,6 +26,7 @@ start, the stage stops with ``SandboxUnavailable`` saying why, unless
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -87,10 +88,17 @@ def annotate(rt: Runtime) -> StageResult:
                 mapping,
             )
         generations = generations.withColumn("tests", F.lit(None).cast("string"))
+    code_verify = cfg.code_verify
+    listed = set(code_verify.sources or [s.name for s in cfg.sources])
+    runnable = [s.name for s in cfg.sources if "tests" in s.fields and s.name in listed]
+    if code_verify.mode == "sandbox" and not runnable:
+        # No source maps tests: nothing could run, so neither probe the sandbox nor pass every row
+        # through Python for it (the columns are still added, null).
+        code_verify = dataclasses.replace(code_verify, mode="external")
     candidates = (
         generations.transform(annotate_candidates, cfg.annotate)
         .transform(verify_candidates, cfg.verify)
-        .transform(verify_code, cfg.code_verify)
+        .transform(verify_code, code_verify)
         .transform(decide_annotate, cfg.annotate)
         .transform(decide_verification, cfg.verify, requiring)
     )
@@ -113,7 +121,7 @@ def annotate(rt: Runtime) -> StageResult:
     details: dict[str, Any] = {
         "verification": verification,
         "annotate_errors": errors,
-        "code_verify": {"mode": cfg.code_verify.mode, "code_status": dict(sorted(code_status.items()))},
+        "code_verify": {"mode": code_verify.mode, "sources": runnable, "code_status": dict(sorted(code_status.items()))},
     }
     if judgments is not None:
         details["judgments"] = judgments

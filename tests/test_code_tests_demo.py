@@ -90,7 +90,8 @@ def test_sandbox_verdicts_match_ground_truth(runtime_factory, demo: Path, tmp_pa
     counts: dict[str, int] = {}
     for want in truth.values():
         counts[want["code_status"]] = counts.get(want["code_status"], 0) + 1
-    assert result.details["code_verify"] == {"mode": "sandbox", "code_status": dict(sorted(counts.items()))}
+    assert result.details["code_verify"] == {"mode": "sandbox", "sources": [SOURCE],
+                                             "code_status": dict(sorted(counts.items()))}
 
 
 def test_external_mode_runs_nothing(runtime_factory, demo: Path, tmp_path: Path) -> None:
@@ -102,7 +103,7 @@ def test_external_mode_runs_nothing(runtime_factory, demo: Path, tmp_path: Path)
     assert rows and {(r["code_status"], r["verifier"], r["verdict"]) for r in rows} == {(None, "none", "unverifiable")}
     # The source requires verification: without the sandbox its candidates are `unverified`, never selected.
     assert all(r["reject_reasons"] == ["unverified"] for r in rows)
-    assert result.details["code_verify"] == {"mode": "external", "code_status": {}}
+    assert result.details["code_verify"] == {"mode": "external", "sources": [SOURCE], "code_status": {}}
 
 
 def test_missing_bwrap_stops_the_stage(runtime_factory, demo: Path, tmp_path: Path) -> None:
