@@ -100,17 +100,19 @@ def _policies(params: SelectParams) -> tuple[list[SelectPolicy], Column]:
     return policies, index
 
 
-def _ordering(policies: list[SelectPolicy], seed: int) -> list[Column]:
-    # One window serves every policy: policy i's keys are null outside policy i, and a prompt's candidates
-    # share one policy (it follows source and kind), so other policies' keys never reorder a prompt.
+def _ordering(policies: list[SelectPolicy]) -> list[tuple[Column, bool]]:
+    """(sort key, descending) of every policy's ``order_by``.
+
+    One window serves every policy: policy i's keys are null outside policy i, and a prompt's
+    candidates share one policy (it follows source and kind), so other policies' keys never
+    reorder a prompt.
+    """
     keys = []
     for position, policy in enumerate(policies):
         for spec in policy.order_by:
             expression, descending = _sort_key(spec)
-            column = F.when(F.col("_policy") == position, F.expr(expression))
-            keys.append(column.desc_nulls_last() if descending else column.asc_nulls_last())
-    # candidate_id last: a 64-bit hash collision still orders the same way everywhere.
-    return keys + [F.xxhash64(F.lit(seed), F.col("candidate_id")).asc(), F.col("candidate_id").asc()]
+            keys.append((F.when(F.col("_policy") == position, F.expr(expression)), descending))
+    return keys
 
 
 def _eligible(params: SelectParams) -> Column:
@@ -118,11 +120,30 @@ def _eligible(params: SelectParams) -> Column:
 
 
 def rank_candidates(candidates: DataFrame, params: SelectParams, seed: int) -> DataFrame:
-    """Every candidate with ``eligible``, ``selected`` and ``select_rank`` (null unless eligible)."""
+    """Every candidate with ``eligible``, ``selected`` and ``select_rank`` (null unless eligible).
+
+    The window sorts a narrow frame (ids and the evaluated sort keys), joined back to the
+    candidates with the narrow side first (the side a hash join builds in memory): sorting the
+    wide rows (reasoning texts) held the whole table in the engine's memory.
+    """
     policies, policy_index = _policies(params)
-    ranked = candidates.withColumn("_policy", policy_index).withColumn("eligible", _eligible(params))
-    window = Window.partitionBy(*PROMPT_KEY, "eligible").orderBy(*_ordering(policies, seed))
-    ranked = ranked.withColumn(
+    ordering = _ordering(policies)
+    key_names = [f"_key{i}" for i in range(len(ordering))]
+    narrow = candidates.withColumn("_policy", policy_index).select(
+        "candidate_id",
+        *PROMPT_KEY,
+        "_policy",
+        _eligible(params).alias("eligible"),
+        *[key.alias(name) for (key, _), name in zip(ordering, key_names, strict=True)],
+    )
+    order = [
+        F.col(name).desc_nulls_last() if descending else F.col(name).asc_nulls_last()
+        for (_, descending), name in zip(ordering, key_names, strict=True)
+    ]
+    # candidate_id last: a 64-bit hash collision still orders the same way everywhere.
+    order += [F.xxhash64(F.lit(seed), F.col("candidate_id")).asc(), F.col("candidate_id").asc()]
+    window = Window.partitionBy(*PROMPT_KEY, "eligible").orderBy(*order)
+    ranked = narrow.withColumn(
         "select_rank", F.when(F.col("eligible"), F.row_number().over(window)).cast("int")
     )
     limit: Column = F.lit(None).cast("int")
@@ -130,7 +151,14 @@ def rank_candidates(candidates: DataFrame, params: SelectParams, seed: int) -> D
         cap = policy.k if policy.policy == "top_k" else policy.max_per_prompt
         limit = F.when(F.col("_policy") == position, F.lit(cap).cast("int")).otherwise(limit)
     keep = F.col("eligible") & (limit.isNull() | (F.col("select_rank") <= limit))
-    return ranked.withColumn("selected", F.coalesce(keep, F.lit(False))).drop("_policy")
+    ranked = ranked.select(
+        F.col("candidate_id").alias("_ranked_id"),
+        "eligible",
+        "select_rank",
+        F.coalesce(keep, F.lit(False)).alias("selected"),
+    )
+    joined = ranked.join(candidates, F.col("_ranked_id") == F.col("candidate_id"), "inner")
+    return joined.select(*candidates.columns, "eligible", "select_rank", "selected")
 
 
 def selected_candidates(ranked: DataFrame) -> DataFrame:
