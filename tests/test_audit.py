@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import re
 import struct
-import subprocess
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -22,7 +21,7 @@ from sftmix.jobs.pipeline import run_pipeline
 from sftmix.jobs.runtime.context import Runtime
 
 from .conftest import REPO
-from .test_report import CHROMIUM_FLAGS, chromium
+from .test_report import chromium, dump_dom
 
 SPAN = "array<struct<reason:string,start:int,end:int,detail:string>>"
 CANDIDATE_SCHEMA = (
@@ -240,10 +239,7 @@ def test_highlights_in_headless_chromium(runtime_factory, tmp_path: Path) -> Non
         pytest.skip("the page is the same on both engines; the browser check runs once, on Sail")
     write_tables(rt)
     page = audit.write_audit(rt, tmp_path / "audit.html", AuditParams(per_reason=10, seed=7))
-    dom = subprocess.run(
-        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.html.as_uri()],
-        capture_output=True, text=True, timeout=120,
-    ).stdout
+    dom = dump_dom(browser, page.html, tmp_path / "profile")
     parsed = Marks()
     parsed.feed(dom)
     assert parsed.marks, dom[-2000:]

@@ -92,6 +92,14 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def dump_dom(browser: str, page: Path, profile: Path) -> str:
+    """The page's DOM after its scripts ran, from headless Chromium with a throwaway profile."""
+    return subprocess.run(
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    ).stdout
+
+
 def test_report_images_load_in_headless_chromium(runtime_factory, tmp_path: Path) -> None:
     browser = chromium()
     if browser is None:
@@ -101,11 +109,7 @@ def test_report_images_load_in_headless_chromium(runtime_factory, tmp_path: Path
         pytest.skip("the page is the same on both engines; the browser check runs once, on Sail")
     write_tables(rt)
     result = report.write_report(rt, tmp_path / "out")
-    profile = tmp_path / "chromium-profile"
-    dom = subprocess.run(
-        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", result.html.as_uri()],
-        capture_output=True, text=True, timeout=120,
-    ).stdout
+    dom = dump_dom(browser, result.html, tmp_path / "chromium-profile")
     status = re.search(r"id=\"image-status\"[^>]*data-loaded=\"(\d+)\" data-total=\"(\d+)\"", dom)
     assert status, dom[-2000:]
     assert status.groups() == (str(len(report.SECTIONS)),) * 2
