@@ -67,7 +67,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sftmix.transforms import process_pool
+from sftmix.transforms import process_pool, sandbox
 from sftmix.transforms.code_tests import TestSpec, extract_program, parse_tests, program_for
 from sftmix.transforms.sandbox import (
     SANDBOX_PYTHON,
@@ -163,23 +163,11 @@ def _truncate(text: str | None, limit: int) -> str | None:
     return text[: limit - 3] + "..."
 
 
-def _report_records(stdout: bytes) -> list[dict[str, Any]]:
-    records = []
-    for line in stdout.decode("utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
-
-
 def interpret(result: RunResult, total: int, failure_chars: int = 500) -> CodeOutcome:
     """A candidate's outcome from the harness report and how the sandbox run ended."""
     if result.status == "sandbox_error":
         return CodeOutcome(0, total, "sandbox_error", _truncate(result.detail, failure_chars), result.wall_s)
-    records = _report_records(result.stdout)
+    records = sandbox.json_objects(result.stdout)
     tests: dict[int, dict[str, Any]] = {}
     for record in records:
         index = record.get("test")

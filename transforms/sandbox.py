@@ -49,6 +49,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 # nobody: an unprivileged uid for the sandbox when the caller is root (rlimits on processes bind it).
 SANDBOX_UID = 65534
@@ -345,8 +346,8 @@ def _drain(fd: int) -> bytes:
     return bytes(data)
 
 
-def _status_records(text: bytes) -> list[dict[str, object]]:
-    # bwrap writes one JSON object per line: {"child-pid": ...} at start, {"exit-code": ...} at exit.
+def json_objects(text: bytes) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines output; other lines (a program's own prints) are skipped."""
     records = []
     for line in bytes(text).decode(errors="replace").splitlines():
         try:
@@ -359,14 +360,14 @@ def _status_records(text: bytes) -> list[dict[str, object]]:
 
 
 def _child_pid(text: bytes) -> int | None:
-    for record in _status_records(text):
+    for record in json_objects(text):
         if isinstance(record.get("child-pid"), int):
             return int(record["child-pid"])  # type: ignore[arg-type]
     return None
 
 
 def _exit_code(text: bytes) -> int | None:
-    for record in _status_records(text):
+    for record in json_objects(text):
         if isinstance(record.get("exit-code"), int):
             return int(record["exit-code"])  # type: ignore[arg-type]
     return None
