@@ -49,12 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument(
         "--resume", action="store_true", help="rerun the last failed run from its failed stage, same run id"
     )
+    _add_full(run_parser)
     _add_progress(run_parser)
 
     for stage in STAGES:
         stage_parser = commands.add_parser(stage, help=f"run the {stage} stage")
         _add_conf(stage_parser)
         stage_parser.add_argument("--run-id", default=None)
+        _add_full(stage_parser)
         _add_progress(stage_parser)
 
     sql_parser = commands.add_parser("sql", help="run a SQL query over the tables, by logical name")
@@ -116,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_conf(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conf", default=DEFAULT_CONF, help="config file (default: %(default)s)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+
+
+def _add_full(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--full", action="store_true",
+        help="recompute every table from all of bronze (default: annotate, select and dedup only new rows)",
+    )
 
 
 def _add_progress(parser: argparse.ArgumentParser) -> None:
@@ -191,6 +200,7 @@ def audit_params(args: argparse.Namespace, config_seed: int) -> AuditParams:
 
 def _run(rt: Runtime, args: argparse.Namespace) -> int:
     rt.progress_seconds = args.progress_every
+    rt.full_rebuild = args.full
     if args.command != "run":
         run_pipeline(rt, [args.command])
         return 0

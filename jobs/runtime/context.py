@@ -71,6 +71,8 @@ class Runtime:
     tables: Tables
     run_id: str
     progress_seconds: float = PROGRESS_SECONDS
+    # `--full`: stages recompute their tables from their whole inputs instead of only the new rows.
+    full_rebuild: bool = False
     _stage: str = ""
     _phase: str = ""
 
@@ -213,6 +215,7 @@ def stage_main(stage: str, body: StageBody, argv: list[str] | None = None) -> No
     parser.add_argument("--conf", default=DEFAULT_CONF)
     parser.add_argument("--run-id", default=None)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    parser.add_argument("--full", action="store_true", help="rebuild from all inputs, not only the new rows")
     args = parser.parse_args(argv)
     overrides = {}
     for pair in args.set:
@@ -225,6 +228,7 @@ def stage_main(stage: str, body: StageBody, argv: list[str] | None = None) -> No
     # question when a cluster job misbehaves.
     log.info("sftmix %s from %s", sftmix.__version__, sftmix.__file__)
     with open_runtime(args.conf, overrides, run_id=args.run_id) as rt:
+        rt.full_rebuild = args.full
         rt.run_stages([(stage, body)])
 
 

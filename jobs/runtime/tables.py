@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from sftmix.jobs.runtime.config import StorageConfig
 
@@ -98,6 +100,53 @@ class Tables:
         else:
             writer.save(self.location(name))
 
+    def merge(self, df: DataFrame, name: str, keys: list[str], delete: DataFrame | None = None) -> None:
+        """Upsert ``df`` into table ``name`` on ``keys``: matched rows replaced, new rows inserted.
+
+        ``delete``: key rows whose table rows go first (rows that should vanish: a prompt's old
+        selection). On Delta one ``MERGE INTO`` (one atomic commit; a delete is a source row flagged
+        to delete). On Parquet, which has no MERGE, the merged table is written to scratch and copied
+        back (classic Spark refuses to overwrite a path it reads from): correct, not cheap.
+        """
+        if not self.exists(name):
+            self.write(df, name)
+            return
+        upserts = df.withColumn(_MERGE_DELETE, F.lit(False))
+        if delete is not None:
+            gone = delete.select(*keys).join(df.select(*keys), keys, "left_anti").distinct()
+            tombstones = gone.select(
+                *[F.col(c) if c in keys else F.lit(None).cast(t.dataType).alias(c) for c, t in _fields(df)],
+                F.lit(True).alias(_MERGE_DELETE),
+            )
+            upserts = upserts.unionByName(tombstones)
+        if self.table_format == "delta":
+            view = f"_sftmix_merge_{uuid.uuid4().hex[:8]}"
+            upserts.createOrReplaceTempView(view)
+            on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+            target = self.qualified(name) if self.storage.use_catalog else f"delta.`{self.location(name)}`"
+            columns = df.columns
+            assign = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
+            names = ", ".join(f"`{c}`" for c in columns)
+            values = ", ".join(f"s.`{c}`" for c in columns)
+            try:
+                self.spark.sql(
+                    f"MERGE INTO {target} AS t USING {view} AS s ON {on} "
+                    f"WHEN MATCHED AND s.{_MERGE_DELETE} THEN DELETE "
+                    f"WHEN MATCHED THEN UPDATE SET {assign} "
+                    f"WHEN NOT MATCHED AND NOT s.{_MERGE_DELETE} THEN INSERT ({names}) VALUES ({values})"
+                ).collect()
+            finally:
+                self.spark.catalog.dropTempView(view)
+            return
+        scratch = self.scratch(f"merge-{name}")
+        try:
+            kept = self.read(name).join(upserts.select(*keys), keys, "left_anti")
+            merged = kept.unionByName(upserts.where(~F.col(_MERGE_DELETE)).drop(_MERGE_DELETE))
+            merged.write.mode("overwrite").parquet(scratch)
+            self.write(self.spark.read.parquet(scratch), name)
+        finally:
+            self.drop_scratch(scratch)
+
     def scratch(self, purpose: str) -> str:
         """A fresh path under the storage root for a stage's intermediate data (remove with drop_scratch)."""
         return f"{self.storage.root.rstrip('/')}/_scratch/{purpose}-{uuid.uuid4().hex[:12]}"
@@ -120,6 +169,13 @@ class Tables:
             self.spark.sql(f"CREATE TABLE {name} USING {self.table_format} LOCATION '{self.location(name)}'")
             registered.append(name)
         return registered
+
+
+_MERGE_DELETE = "_sftmix_delete"
+
+
+def _fields(df: DataFrame) -> list[tuple[str, T.StructField]]:
+    return [(f.name, f) for f in df.schema.fields]
 
 
 def _split(name: str) -> tuple[str, str]:
