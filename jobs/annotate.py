@@ -22,20 +22,37 @@ verification and its decisions, so ``incorrect``/``unverified``, pass rates
 and selection treat sandbox verdicts like any other. Where the sandbox cannot
 start, the stage stops with ``SandboxUnavailable`` saying why, unless
 ``code_verify.mode: external``; it never runs code unsandboxed.
+
+Incremental: every row carries ``annotate_config`` (a hash of the settings
+its signals and decisions came from: annotate, verify, code_verify, the
+sources that require verification, the judgment order, the sftmix version)
+and ``judgment_key`` (a hash of the judgment values applied to it). A run
+annotates only the candidates of bronze whose (candidate_id, judgment_key)
+pair silver.candidates lacks: new candidates, and old ones whose judgments
+changed (a new judgment file). They are merged into silver.candidates on
+``candidate_id`` (Delta ``MERGE``); rows whose candidate left bronze are
+deleted. Everything is annotated again (an overwrite) with ``--full``, when
+silver.candidates is missing or was written with another ``annotate_config``
+(a threshold or model changed, a new sftmix version), or when it lacks these
+columns. Annotation is a function of the row and the config, so both paths
+give the same table (tests/test_annotate_incremental.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+import sftmix
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
 from sftmix.transforms.annotate import annotate_candidates, decide_annotate
-from sftmix.transforms.code_verify import code_status_counts, verify_code
+from sftmix.transforms.code_verify import CodeVerifyParams, code_status_counts, verify_code
 from sftmix.transforms.judgments import (
     JudgmentParams,
     apply_judgments,
@@ -73,6 +90,54 @@ def judged_generations(rt: Runtime, generations: DataFrame) -> tuple[DataFrame, 
     return generations.transform(apply_judgments, judgment_values(resolved, params)), summary
 
 
+def annotate_config(rt: Runtime, code_verify: CodeVerifyParams, requiring: list[str]) -> str:
+    """A hash of every setting a silver.candidates row depends on (besides its bronze row and judgments)."""
+    cfg = rt.config
+    settings = {
+        "annotate": dataclasses.asdict(cfg.annotate),
+        "verify": dataclasses.asdict(cfg.verify),
+        "code_verify": dataclasses.asdict(code_verify),
+        "requiring": requiring,
+        "judgments": [j.name for j in cfg.judgments],
+        "sftmix": sftmix.__version__,
+    }
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def judgment_key() -> Column:
+    """A hash of the judgment-fed values of a judged generation: it changes when a judgment does."""
+    # Nulls are hashed as a flag plus a typed stand-in: Sail 0.7 panics hashing a null read from a table.
+    values = {"external_verdict": F.lit(""), "tests_passed": F.lit(0), "tests_total": F.lit(0), "judge_score": F.lit(0.0)}
+    parts = [p for c, stand_in in values.items() for p in (F.col(c).isNull(), F.coalesce(F.col(c), stand_in))]
+    return F.xxhash64(*parts, F.concat_ws("\x1f", F.col("judged_by")))
+
+
+def incremental_inputs(rt: Runtime, keyed: DataFrame, planned: DataFrame, config: str) -> tuple[DataFrame, DataFrame] | str:
+    """(generations to annotate, candidate ids to delete) for an incremental run, or why it must be full.
+
+    ``keyed``: the judged generations with their keys; ``planned``: the full annotation plan (never
+    run here: only its columns are compared with the table's).
+    """
+    if rt.full_rebuild:
+        return "--full"
+    if not rt.tables.exists("silver.candidates"):
+        return "there is no silver.candidates yet"
+    existing = rt.tables.read("silver.candidates")
+    if set(existing.columns) != set(planned.columns):
+        return "silver.candidates has other columns (an older sftmix or ingest wrote it)"
+    configs = [r[0] for r in existing.select("annotate_config").distinct().limit(2).collect()]
+    if configs and configs != [config]:
+        return f"the annotate settings changed (silver.candidates: {', '.join(map(str, configs))}; now: {config})"
+    known = existing.select("candidate_id", F.col("judgment_key").alias("_known_key"))
+    # (a left join and a filter: Sail 0.7 panicked on this left_anti join over two keys)
+    todo = keyed.join(known, "candidate_id", "left").where(
+        F.col("_known_key").isNull() | (F.col("_known_key") != F.col("judgment_key"))
+    ).drop("_known_key")
+    gone = existing.select("candidate_id").join(keyed.select("candidate_id"), "candidate_id", "left_anti")
+    return todo, gone
+
+
 def annotate(rt: Runtime) -> StageResult:
     cfg = rt.config
     requiring = sorted(s.name for s in cfg.sources if s.require_verification)
@@ -95,14 +160,40 @@ def annotate(rt: Runtime) -> StageResult:
         # No source maps tests: nothing could run, so neither probe the sandbox nor pass every row
         # through Python for it (the columns are still added, null).
         code_verify = dataclasses.replace(code_verify, mode="external")
-    candidates = (
-        generations.transform(annotate_candidates, cfg.annotate)
-        .transform(verify_candidates, cfg.verify)
-        .transform(verify_code, code_verify)
-        .transform(decide_annotate, cfg.annotate)
-        .transform(decide_verification, cfg.verify, requiring)
-    )
-    rt.tables.write(candidates, "silver.candidates")
+    config = annotate_config(rt, code_verify, requiring)
+    keyed = generations.select("*", F.lit(config).alias("annotate_config"), judgment_key().alias("judgment_key"))
+
+    def annotated(df: DataFrame) -> DataFrame:
+        return (
+            df.transform(annotate_candidates, cfg.annotate)
+            .transform(verify_candidates, cfg.verify)
+            .transform(verify_code, code_verify)
+            .transform(decide_annotate, cfg.annotate)
+            .transform(decide_verification, cfg.verify, requiring)
+        )
+
+    planned = annotated(keyed)
+    inputs = incremental_inputs(rt, keyed, planned, config)
+    if isinstance(inputs, str):
+        log.info("annotate: annotating every candidate: %s", inputs)
+        rt.tables.write(planned, "silver.candidates")
+        incremental: dict[str, Any] = {"mode": "full", "why": inputs}
+    else:
+        todo, gone = inputs
+        scratch = rt.tables.scratch("annotate-todo")
+        try:
+            # The ids to annotate, narrow, stored once: counted, then joined back to the generations.
+            narrow = todo.select("candidate_id", "judgment_key")
+            narrow.write.mode("overwrite").parquet(scratch)
+            # With the schema: Sail writes no file for an empty frame (nothing new), and a bare read finds no columns.
+            todo_ids = rt.spark.read.schema(narrow.schema).parquet(scratch)
+            annotating = todo_ids.count()
+            log.info("annotate: incremental: %d new or re-judged candidates to annotate", annotating)
+            fresh = annotated(keyed.join(todo_ids, ["candidate_id", "judgment_key"], "left_semi"))
+            rt.tables.merge(fresh, "silver.candidates", ["candidate_id"], delete=gone)
+        finally:
+            rt.tables.drop_scratch(scratch)
+        incremental = {"mode": "incremental", "annotated": annotating}
     written = rt.tables.read("silver.candidates")
     rows = written.count()
     rejected = {
@@ -118,7 +209,10 @@ def annotate(rt: Runtime) -> StageResult:
     errors = written.where(F.col("annotate_error").isNotNull()).count()
     # Code rows the sandbox ran, by status (pass, fail, timeout, ...); {} with code_verify.mode external.
     code_status = {r["code_status"]: r["rows"] for r in code_status_counts(written).collect()}
+    if incremental["mode"] == "incremental":
+        incremental["reused"] = rows - incremental["annotated"]
     details: dict[str, Any] = {
+        "incremental": incremental,
         "verification": verification,
         "annotate_errors": errors,
         "code_verify": {"mode": code_verify.mode, "sources": runnable, "code_status": dict(sorted(code_status.items()))},

@@ -6,16 +6,35 @@ by the configured keys, ties broken by ``xxhash64(seed, candidate_id)``.
 The ranked candidates go to a scratch table first, so the three outputs read
 one stored ranking instead of recomputing the windows three times.
 
+Incremental: silver.prompts keeps each prompt's ``candidates_key`` (a hash
+of its candidates' ids, judgment keys and annotate settings) and the
+``select_config`` (a hash of the select settings and the seed). A run
+re-ranks only the prompts whose key changed or is new (their candidates were
+annotated again or added), merges their rows into silver.prompts and
+silver.selected (a prompt's old selection is deleted first: a new candidate
+may displace one), and deletes prompts that have no candidates any more.
+``--full``, a missing table or other select settings rank every prompt.
+
 Named ``select_candidates`` because ``jobs/`` comes first on ``sys.path``
 under spark-submit, where a ``select.py`` would shadow the stdlib module.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import logging
+from typing import Any
+
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+import sftmix
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
 from sftmix.transforms.selection import (
+    PROMPT_KEY,
+    candidates_key,
     prompt_summary,
     rank_candidates,
     rl_prompt_pool,
@@ -26,21 +45,65 @@ from sftmix.transforms.selection import (
 SUMMED = ("prompts", "candidates", "eligible", "selected")
 
 
+log = logging.getLogger("sftmix")
+
+
+def select_config(rt: Runtime) -> str:
+    settings = {"select": dataclasses.asdict(rt.config.select), "seed": rt.config.seed, "sftmix": sftmix.__version__}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def incremental_prompts(rt: Runtime, keys: DataFrame, config: str) -> tuple[DataFrame, DataFrame] | str:
+    """(prompts to rank again, prompts gone) as PROMPT_KEY rows, or why every prompt is ranked."""
+    if rt.full_rebuild:
+        return "--full"
+    if not rt.tables.exists("silver.prompts") or not rt.tables.exists("silver.selected"):
+        return "there is no silver.prompts yet"
+    previous = rt.tables.read("silver.prompts")
+    if not {"candidates_key", "select_config"} <= set(previous.columns):
+        return "silver.prompts has no candidates_key (an older sftmix wrote it)"
+    configs = [r[0] for r in previous.select("select_config").distinct().limit(2).collect()]
+    if configs and configs != [config]:
+        return "the select settings or the seed changed"
+    known = previous.select(*PROMPT_KEY, "candidates_key")
+    touched = keys.join(known, [*PROMPT_KEY, "candidates_key"], "left_anti").select(*PROMPT_KEY)
+    gone = known.select(*PROMPT_KEY).join(keys.select(*PROMPT_KEY), PROMPT_KEY, "left_anti")
+    return touched, gone
+
+
+def with_keys(summary: DataFrame, keys: DataFrame, config: str) -> DataFrame:
+    return summary.join(keys, PROMPT_KEY).select("*", F.lit(config).alias("select_config"))
+
+
 def select(rt: Runtime) -> StageResult:
     params = rt.config.select
     tables = rt.tables
     candidates = tables.read("silver.candidates")
+    config = select_config(rt)
     scratch = tables.scratch("select")
+    keys_path = tables.scratch("select-keys")
     try:
-        rank_candidates(candidates, params, rt.config.seed).write.mode("overwrite").parquet(scratch)
-        ranked = rt.spark.read.parquet(scratch)
-        tables.write(selected_candidates(ranked), "silver.selected")
-        tables.write(prompt_summary(ranked), "silver.prompts")
+        # One narrow aggregate over all candidates, stored: both paths and the comparison read it.
+        keyed = candidates_key(candidates)
+        keyed.write.mode("overwrite").parquet(keys_path)
+        # With the schema: Sail writes no file for an empty frame, and a bare read finds no columns.
+        keys = rt.spark.read.schema(keyed.schema).parquet(keys_path)
+        plan = incremental_prompts(rt, keys, config)
+        if isinstance(plan, str):
+            log.info("select: ranking every prompt: %s", plan)
+            rank_candidates(candidates, params, rt.config.seed).write.mode("overwrite").parquet(scratch)
+            ranked = rt.spark.read.parquet(scratch)
+            tables.write(selected_candidates(ranked), "silver.selected")
+            tables.write(with_keys(prompt_summary(ranked), keys, config), "silver.prompts")
+            incremental: dict[str, Any] = {"mode": "full", "why": plan}
+        else:
+            incremental = select_touched(rt, candidates, keys, config, plan, scratch)
         prompts = tables.read("silver.prompts")
         # Dedup (a later stage) rewrites this table from silver.prompts and silver.prompt_status.
         tables.write(rl_prompt_pool(prompts, params), "gold.rl_prompts")
     finally:
         tables.drop_scratch(scratch)
+        tables.drop_scratch(keys_path)
 
     # One small aggregate over silver.prompts gives every figure (it holds the per-prompt counts).
     groups = (
@@ -63,6 +126,7 @@ def select(rt: Runtime) -> StageResult:
         rows_out=total["selected"],
         rejected={"not_selected": not_selected} if not_selected > 0 else {},
         details={
+            "incremental": incremental,
             "prompts": total["prompts"],
             "prompts_with_selection": total["prompts"] - sum(reasons.values()),
             "prompts_with_correct_but_none_selected": correct_none_selected,
@@ -71,6 +135,37 @@ def select(rt: Runtime) -> StageResult:
             "rl_prompts": tables.read("gold.rl_prompts").count(),
         },
     )
+
+
+def select_touched(
+    rt: Runtime,
+    candidates: DataFrame,
+    keys: DataFrame,
+    config: str,
+    plan: tuple[DataFrame, DataFrame],
+    scratch: str,
+) -> dict[str, Any]:
+    """Rank the touched prompts again and merge them into silver.selected and silver.prompts."""
+    tables = rt.tables
+    touched, gone = plan
+    prompts_path = tables.scratch("select-touched")
+    try:
+        both = touched.unionByName(gone)
+        both.write.mode("overwrite").parquet(prompts_path)
+        changed = rt.spark.read.schema(both.schema).parquet(prompts_path)
+        counts = changed.count()
+        ranked_prompts = candidates.join(changed, PROMPT_KEY, "left_semi")
+        ranking = rank_candidates(ranked_prompts, rt.config.select, rt.config.seed)
+        ranking.write.mode("overwrite").parquet(scratch)
+        ranked = rt.spark.read.schema(ranking.schema).parquet(scratch)
+        old_selection = tables.read("silver.selected").join(changed, PROMPT_KEY, "left_semi").select("candidate_id")
+        tables.merge(selected_candidates(ranked), "silver.selected", ["candidate_id"], delete=old_selection)
+        summary = with_keys(prompt_summary(ranked), keys, config)
+        tables.merge(summary, "silver.prompts", list(PROMPT_KEY), delete=changed)
+    finally:
+        tables.drop_scratch(prompts_path)
+    log.info("select: incremental: %d prompts ranked again (new, changed or gone)", counts)
+    return {"mode": "incremental", "prompts_ranked": counts}
 
 
 def run(rt: Runtime) -> StageResult:

@@ -220,6 +220,24 @@ def prompt_summary(ranked: DataFrame) -> DataFrame:
     )
 
 
+def candidates_key(candidates: DataFrame) -> DataFrame:
+    """(source, prompt_id, candidates_key): a hash of the set of a prompt's candidate rows as annotated.
+
+    A row is named by (candidate_id, judgment_key, annotate_config): annotate's output is a function of
+    them (jobs/annotate.py), so a prompt whose key is unchanged needs no new selection. XOR makes the
+    hash independent of row order; the count guards against pairs cancelling out.
+    """
+
+    def optional(name: str) -> Column:
+        # Never null: Sail 0.7 panics hashing a null read from a table.
+        return F.coalesce(F.col(name).cast("string"), F.lit("")) if name in candidates.columns else F.lit("")
+
+    row = F.xxhash64(F.col("candidate_id"), optional("judgment_key"), optional("annotate_config"))
+    return candidates.groupBy(*PROMPT_KEY).agg(
+        F.xxhash64(F.bit_xor(row), F.count(F.lit(1))).alias("candidates_key")
+    )
+
+
 def rl_prompt_pool(
     prompts: DataFrame, params: SelectParams, prompt_status: DataFrame | None = None
 ) -> DataFrame:

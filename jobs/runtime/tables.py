@@ -16,7 +16,6 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from sftmix.jobs.runtime.config import StorageConfig
 
@@ -29,6 +28,7 @@ TABLES = (
     "silver.candidates",
     "silver.judgments",
     "silver.prompts",
+    "silver.prompt_fingerprints",
     "silver.selected",
     "silver.prompt_status",
     "silver.decisions",
@@ -103,49 +103,59 @@ class Tables:
     def merge(self, df: DataFrame, name: str, keys: list[str], delete: DataFrame | None = None) -> None:
         """Upsert ``df`` into table ``name`` on ``keys``: matched rows replaced, new rows inserted.
 
-        ``delete``: key rows whose table rows go first (rows that should vanish: a prompt's old
-        selection). On Delta one ``MERGE INTO`` (one atomic commit; a delete is a source row flagged
-        to delete). On Parquet, which has no MERGE, the merged table is written to scratch and copied
-        back (classic Spark refuses to overwrite a path it reads from): correct, not cheap.
+        ``delete``: key rows whose table rows go (unless ``df`` has them): a prompt's old selection,
+        candidates gone from bronze. The source is written to scratch first, so a Python UDF in its
+        plan runs once and the merge never reads the table it writes. On Delta one ``MERGE INTO``
+        (one atomic commit; a delete is a source row flagged to delete). On Parquet, which has no
+        MERGE, the merged table is written to scratch and copied back (classic Spark refuses to
+        overwrite a path it reads from): the same rows, at the cost of rewriting the table.
         """
         if not self.exists(name):
             self.write(df, name)
             return
         upserts = df.withColumn(_MERGE_DELETE, F.lit(False))
         if delete is not None:
-            gone = delete.select(*keys).join(df.select(*keys), keys, "left_anti").distinct()
+            gone = delete.select(*keys).distinct().join(df.select(*keys), keys, "left_anti")
             tombstones = gone.select(
-                *[F.col(c) if c in keys else F.lit(None).cast(t.dataType).alias(c) for c, t in _fields(df)],
+                *[F.col(f.name) if f.name in keys else F.lit(None).cast(f.dataType).alias(f.name) for f in df.schema],
                 F.lit(True).alias(_MERGE_DELETE),
             )
             upserts = upserts.unionByName(tombstones)
-        if self.table_format == "delta":
-            view = f"_sftmix_merge_{uuid.uuid4().hex[:8]}"
-            upserts.createOrReplaceTempView(view)
-            on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
-            target = self.qualified(name) if self.storage.use_catalog else f"delta.`{self.location(name)}`"
-            columns = df.columns
-            assign = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
-            names = ", ".join(f"`{c}`" for c in columns)
-            values = ", ".join(f"s.`{c}`" for c in columns)
-            try:
-                self.spark.sql(
-                    f"MERGE INTO {target} AS t USING {view} AS s ON {on} "
-                    f"WHEN MATCHED AND s.{_MERGE_DELETE} THEN DELETE "
-                    f"WHEN MATCHED THEN UPDATE SET {assign} "
-                    f"WHEN NOT MATCHED AND NOT s.{_MERGE_DELETE} THEN INSERT ({names}) VALUES ({values})"
-                ).collect()
-            finally:
-                self.spark.catalog.dropTempView(view)
-            return
-        scratch = self.scratch(f"merge-{name}")
+        source = self.scratch(f"merge-{name}")
+        merged = self.scratch(f"merged-{name}")
         try:
+            upserts.write.mode("overwrite").parquet(source)
+            # With the schema given: Sail writes no file for an empty frame, and a bare read finds no columns.
+            upserts = self.spark.read.schema(upserts.schema).parquet(source)
+            if self.table_format == "delta":
+                self._merge_delta(upserts, name, keys, df.columns)
+                return
             kept = self.read(name).join(upserts.select(*keys), keys, "left_anti")
-            merged = kept.unionByName(upserts.where(~F.col(_MERGE_DELETE)).drop(_MERGE_DELETE))
-            merged.write.mode("overwrite").parquet(scratch)
-            self.write(self.spark.read.parquet(scratch), name)
+            kept.unionByName(upserts.where(~F.col(_MERGE_DELETE)).drop(_MERGE_DELETE)).write.mode(
+                "overwrite"
+            ).parquet(merged)
+            self.write(self.spark.read.parquet(merged), name)
         finally:
-            self.drop_scratch(scratch)
+            self.drop_scratch(source)
+            self.drop_scratch(merged)
+
+    def _merge_delta(self, upserts: DataFrame, name: str, keys: list[str], columns: list[str]) -> None:
+        view = f"_sftmix_merge_{uuid.uuid4().hex[:8]}"
+        upserts.createOrReplaceTempView(view)
+        on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+        target = self.qualified(name) if self.storage.use_catalog else f"delta.`{self.location(name)}`"
+        assign = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
+        names = ", ".join(f"`{c}`" for c in columns)
+        values = ", ".join(f"s.`{c}`" for c in columns)
+        try:
+            self.spark.sql(
+                f"MERGE INTO {target} AS t USING {view} AS s ON {on} "
+                f"WHEN MATCHED AND s.{_MERGE_DELETE} THEN DELETE "
+                f"WHEN MATCHED THEN UPDATE SET {assign} "
+                f"WHEN NOT MATCHED AND NOT s.{_MERGE_DELETE} THEN INSERT ({names}) VALUES ({values})"
+            ).collect()
+        finally:
+            self.spark.catalog.dropTempView(view)
 
     def scratch(self, purpose: str) -> str:
         """A fresh path under the storage root for a stage's intermediate data (remove with drop_scratch)."""
@@ -172,10 +182,6 @@ class Tables:
 
 
 _MERGE_DELETE = "_sftmix_delete"
-
-
-def _fields(df: DataFrame) -> list[tuple[str, T.StructField]]:
-    return [(f.name, f) for f in df.schema.fields]
 
 
 def _split(name: str) -> tuple[str, str]:
