@@ -9,6 +9,18 @@ responses across prompts (silver.selected) are flagged in
 ``duplicate_response_of``. Benchmark files are small: read on the driver
 with pyarrow/orjson and handed to the engine as a frame.
 
+Incremental: fingerprints (the MinHash pass, the stage's costly part) are
+kept in ``silver.prompt_fingerprints``, one row per prompt with the hash of
+the text it was computed from and the ``fingerprint_config`` it was computed
+under. A run fingerprints only the prompts with no row for their current text,
+and drops the rows of prompts gone from silver.prompts; everything is
+fingerprinted again under ``--full``, without the table, or when the config
+hash differs. Everything after fingerprinting (contamination, exact, LSH
+pairs, Jaccard, components, representatives) runs over all stored
+fingerprints every time: a new prompt must meet every earlier one, and these
+steps cost little next to fingerprinting. So the outputs are the same as a
+full rebuild's, row for row.
+
 Writes ``silver.prompt_status`` (one row per prompt), ``silver.contamination``
 (one audit row per prompt x benchmark item match) and
 ``ops.contamination_report`` (one row per benchmark); rewrites
@@ -46,15 +58,20 @@ from sftmix.transforms.dedup import (
     duplicate_responses,
     exact_keepers,
     fingerprint,
+    fingerprint_config,
     near_edges,
     prompt_status,
     representatives,
     verify_pairs,
     with_node_ids,
+    with_text_hash,
 )
 from sftmix.transforms.selection import rl_prompt_pool
 
 log = logging.getLogger("sftmix")
+
+FINGERPRINTS = "silver.prompt_fingerprints"
+PROMPT_KEY = ["source", "prompt_id"]
 
 
 class Scratch:
@@ -115,11 +132,79 @@ def benchmark_rows(rt: Runtime) -> list[tuple[str, str, str | None, str | None]]
     return [row for bench in decon.benchmarks for row in read_benchmark(bench)]
 
 
-def check_node_ids(fp: DataFrame) -> None:
-    """Node ids are 64-bit key hashes; a collision (odds ~1e-8 at 1M prompts) must fail, not merge."""
+def benchmark_probe(rt: Runtime, rows: list[tuple[str, str, str | None, str | None]]) -> NgramProbe | None:
+    """The benchmark questions' n-grams that ``fingerprint`` looks prompts up in (None: no benchmark)."""
+    if not rows:
+        return None
+    return NgramProbe.build([r[2] for r in rows], rt.config.decontaminate, rt.config.dedup.max_chars)
+
+
+def read_prompts(rt: Runtime) -> DataFrame:
+    """silver.prompts as dedup needs it: key, text, the counts that pick a keeper, node id, text hash."""
+    columns = ["source", "prompt_id", "prompt", "reference_answer", "n_correct", "n_selected"]
+    return with_text_hash(with_node_ids(rt.tables.read("silver.prompts").select(*columns)))
+
+
+def check_node_ids(fp: DataFrame) -> int:
+    """Node ids are 64-bit key hashes; a collision (odds ~1e-8 at 1M prompts) must fail, not merge.
+
+    A key repeated in silver.prompts counts as a collision too. Returns the number of prompts.
+    """
     row = fp.agg(F.count("*").alias("n"), F.countDistinct("node").alias("d")).collect()[0]
     if row["n"] != row["d"]:
         raise RuntimeError(f"dedup: {row['n'] - row['d']} node-id collisions among {row['n']} prompts")
+    return int(row["n"])
+
+
+def refingerprint_reason(rt: Runtime, config: str) -> str | None:
+    """Why every prompt must be fingerprinted again, or None when the stored fingerprints can be reused."""
+    if rt.full_rebuild:
+        return "--full"
+    if not rt.tables.exists(FINGERPRINTS):
+        return f"no {FINGERPRINTS} table"
+    stored = {r[0] for r in rt.tables.read(FINGERPRINTS).select("fingerprint_config").distinct().limit(2).collect()}
+    if stored and stored != {config}:
+        return f"fingerprint config changed ({', '.join(sorted(stored))} -> {config})"
+    return None  # same config, or an empty table: nothing stale to throw away
+
+
+def update_fingerprints(
+    rt: Runtime, prompts: DataFrame, probe: NgramProbe | None, scratch: Scratch, details: dict[str, Any]
+) -> None:
+    """Bring silver.prompt_fingerprints in step with ``prompts`` (key, node, text_hash, prompt).
+
+    Only prompts without a row for their current text go through ``fingerprint``; its output is
+    written to scratch first, so the Python pass runs once whatever reads it next (counts, merge).
+    """
+    cfg, seed = rt.config.dedup, rt.config.seed
+    config = fingerprint_config(cfg, seed, probe)
+    todo = prompts.select(*PROMPT_KEY, "node", "text_hash", "prompt")
+    reason = refingerprint_reason(rt, config)
+    if reason is None:
+        stored = rt.tables.read(FINGERPRINTS)
+        todo = todo.join(stored.select(*PROMPT_KEY, "text_hash"), [*PROMPT_KEY, "text_hash"], "left_anti")
+        # Materialized: a merge source must not read the merge's own target, and the count is free.
+        gone = scratch(stored.select(*PROMPT_KEY).join(prompts.select(*PROMPT_KEY), PROMPT_KEY, "left_anti"))
+    else:
+        log.info("dedup: fingerprinting every prompt: %s", reason)
+    rt.progress("fingerprinting " + ("every prompt" if reason else "new and changed prompts"))
+    fresh = scratch(fingerprint(todo, cfg, seed, probe).withColumn("fingerprint_config", F.lit(config)))
+    fingerprinted = fresh.count()
+    if reason is None:
+        dropped = gone.count()
+        log.info("dedup: %d prompts fingerprinted, %d fingerprints dropped", fingerprinted, dropped)
+        if fingerprinted or dropped:
+            rt.tables.merge(fresh, FINGERPRINTS, PROMPT_KEY, delete=gone)
+    else:
+        dropped = None
+        rt.tables.write(fresh, FINGERPRINTS)
+    details.update(
+        fingerprint_mode="incremental" if reason is None else "full",
+        refingerprint_reason=reason,
+        fingerprint_config=config,
+        fingerprinted=fingerprinted,
+        fingerprints_dropped=dropped,
+    )
 
 
 def near_duplicate_clusters(
@@ -164,15 +249,25 @@ def with_duplicate_responses(rt: Runtime, status: DataFrame) -> DataFrame:
 
 def dedup(rt: Runtime) -> StageResult:
     cfg, seed = rt.config.dedup, rt.config.seed
-    columns = ["source", "prompt_id", "prompt", "reference_answer", "n_correct", "n_selected"]
-    prompts = with_node_ids(rt.tables.read("silver.prompts").select(*columns))
+    prompts = read_prompts(rt)
     scratch = Scratch(rt, "dedup")
     details: dict[str, Any] = {}
     try:
+        # Before any fingerprinting: a repeated key or a node collision would also break the merge.
+        n_prompts = check_node_ids(prompts)
         rows = benchmark_rows(rt)
-        probe = NgramProbe.build([r[2] for r in rows], rt.config.decontaminate, cfg.max_chars) if rows else None
-        fp = scratch(fingerprint(prompts, cfg, seed, probe))
-        check_node_ids(fp)
+        probe = benchmark_probe(rt, rows)
+        update_fingerprints(rt, prompts, probe, scratch, details)
+        details["fingerprints_reused"] = n_prompts - details["fingerprinted"]
+        rt.progress("near duplicates and contamination over all fingerprints")
+        # Counts come from silver.prompts, fingerprints from the table; the text hash in the join
+        # guarantees no fingerprint of an older text is used.
+        stored = rt.tables.read(FINGERPRINTS).select(
+            *PROMPT_KEY, "text_hash", "norm_hash", "n_tokens", "lsh_keys", "bench_ngrams"
+        )
+        fp = scratch(prompts.drop("prompt").join(stored, [*PROMPT_KEY, "text_hash"]).drop("text_hash"))
+        if fp.count() != n_prompts:
+            raise RuntimeError(f"dedup: {FINGERPRINTS} is out of step with silver.prompts")
         matches, contaminated, report = contamination(rt, fp, rows, scratch)
 
         clean = fp.join(contaminated.select("node"), "node", "left_anti")

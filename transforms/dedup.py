@@ -7,7 +7,9 @@ Input frames carry the prompt key (``source``, ``prompt_id``), the text
 1. ``with_node_ids``: a bigint node id per prompt (xxhash64 of the key).
 2. ``fingerprint``: normalized-text hash (exact dedup), token count and MinHash
    LSH band keys, in a ``mapInArrow`` that hands whole batches to numpy
-   (``minhash.py``) through the process pool.
+   (``minhash.py``) through the process pool. The stage stores them
+   (``silver.prompt_fingerprints``, keyed by ``with_text_hash`` and labelled
+   with ``fingerprint_config``), so a later run fingerprints new prompts only.
 3. ``exact_keepers``: one prompt kept per normalized-text hash.
 4. ``candidate_pairs``: prompts sharing an LSH band key.
 5. ``verify_pairs``: exact shingle Jaccard of each candidate pair; pairs
@@ -23,6 +25,9 @@ engines agree.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -101,6 +106,44 @@ FINGERPRINT_FIELDS = [
     T.StructField("lsh_keys", T.ArrayType(T.LongType())),
     T.StructField("bench_ngrams", T.ArrayType(T.LongType())),
 ]
+
+
+# Bump when the code behind ``fingerprint`` (normalization, shingling, MinHash, band keys, the probe
+# lookup) changes what it computes: stored fingerprints of an older version are then recomputed.
+FINGERPRINT_VERSION = 1
+
+
+def with_text_hash(df: DataFrame, text_col: str = "prompt") -> DataFrame:
+    """Add ``text_hash``: whether a stored fingerprint still belongs to the prompt's current text.
+
+    SHA-256, not xxhash64: a 64-bit collision would silently keep a stale fingerprint, and the
+    engine hashes every prompt in well under the time MinHash takes for a few. A null text gets
+    ``null`` (never a hex digest), so it differs from the empty string as its fingerprint may.
+    """
+    return df.withColumn("text_hash", F.coalesce(F.sha2(F.col(text_col), 256), F.lit("null")))
+
+
+def fingerprint_config(params: DedupParams, seed: int, probe: NgramProbe | None) -> str:
+    """A hash of everything ``fingerprint`` output depends on; stored with every fingerprint row.
+
+    The MinHash spec (n-gram size, permutations, LSH bands x rows as derived from the threshold,
+    shingle and character caps, seed), the code version, and the benchmark probe: its n-gram size,
+    per-prompt cap and the exact set of benchmark n-gram hashes (``bench_ngrams`` are the prompt's
+    n-grams found in it). Settings that act after fingerprinting (exact/near switches, Jaccard
+    verification, bucket sizes, the contamination overlap rules, benchmark answers and ids) are
+    left out on purpose: changing them reuses the stored fingerprints.
+    """
+    digest = hashlib.sha256()
+    spec = dataclasses.asdict(params.spec(seed))
+    digest.update(json.dumps({"version": FINGERPRINT_VERSION, "spec": spec}, sort_keys=True).encode())
+    if probe is None:
+        digest.update(b"probe:none")
+    elif probe.hashes is None:
+        raise ValueError("fingerprint_config needs the full probe, not its light copy")
+    else:
+        digest.update(json.dumps({"probe_n": probe.n, "probe_max_ngrams": probe.max_ngrams}).encode())
+        digest.update(np.ascontiguousarray(probe.hashes, dtype=np.int64).tobytes())
+    return f"v{FINGERPRINT_VERSION}-{digest.hexdigest()[:24]}"
 
 
 def _fingerprint_work(
