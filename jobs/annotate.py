@@ -44,6 +44,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import time
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
@@ -141,7 +142,18 @@ def incremental_inputs(rt: Runtime, keyed: DataFrame, planned: DataFrame, config
 def annotate(rt: Runtime) -> StageResult:
     cfg = rt.config
     requiring = sorted(s.name for s in cfg.sources if s.require_verification)
+    started = time.perf_counter()
+    phases: dict[str, float] = {}
+
+    def phase(name: str) -> None:
+        # Where the stage's time went (stage metrics): judgments, planning, annotating + writing, figures.
+        nonlocal started
+        now = time.perf_counter()
+        phases[name] = round(now - started, 2)
+        started = now
+
     generations, judgments = judged_generations(rt, rt.tables.read("bronze.generations"))
+    phase("judgments_s")
     if "tests" not in generations.columns:
         # A lake ingested before sources could map tests: nothing for the sandbox to run. Said loudly,
         # since a source that requires verification then ends `unverified`.
@@ -174,6 +186,7 @@ def annotate(rt: Runtime) -> StageResult:
 
     planned = annotated(keyed)
     inputs = incremental_inputs(rt, keyed, planned, config)
+    phase("plan_s")
     if isinstance(inputs, str):
         log.info("annotate: annotating every candidate: %s", inputs)
         rt.tables.write(planned, "silver.candidates")
@@ -188,12 +201,14 @@ def annotate(rt: Runtime) -> StageResult:
             # With the schema: Sail writes no file for an empty frame (nothing new), and a bare read finds no columns.
             todo_ids = rt.spark.read.schema(narrow.schema).parquet(scratch)
             annotating = todo_ids.count()
+            phase("find_new_s")
             log.info("annotate: incremental: %d new or re-judged candidates to annotate", annotating)
             fresh = annotated(keyed.join(todo_ids, ["candidate_id", "judgment_key"], "left_semi"))
             rt.tables.merge(fresh, "silver.candidates", ["candidate_id"], delete=gone)
         finally:
             rt.tables.drop_scratch(scratch)
         incremental = {"mode": "incremental", "annotated": annotating}
+    phase("annotate_and_write_s")
     written = rt.tables.read("silver.candidates")
     rows = written.count()
     rejected = {
@@ -211,8 +226,10 @@ def annotate(rt: Runtime) -> StageResult:
     code_status = {r["code_status"]: r["rows"] for r in code_status_counts(written).collect()}
     if incremental["mode"] == "incremental":
         incremental["reused"] = rows - incremental["annotated"]
+    phase("figures_s")
     details: dict[str, Any] = {
         "incremental": incremental,
+        "phases": phases,
         "verification": verification,
         "annotate_errors": errors,
         "code_verify": {"mode": code_verify.mode, "sources": runnable, "code_status": dict(sorted(code_status.items()))},

@@ -8,8 +8,10 @@ without the Delta jars, where it is Parquet (same layout, same columns).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sftmix.jobs.runtime.config import StorageConfig
+
+log = logging.getLogger("sftmix")
 
 # Every table the pipeline writes, in flow order; `sftmix sql` registers them all.
 TABLES = (
@@ -105,10 +109,13 @@ class Tables:
 
         ``delete``: key rows whose table rows go (unless ``df`` has them): a prompt's old selection,
         candidates gone from bronze. The source is written to scratch first, so a Python UDF in its
-        plan runs once and the merge never reads the table it writes. On Delta one ``MERGE INTO``
-        (one atomic commit; a delete is a source row flagged to delete). On Parquet, which has no
-        MERGE, the merged table is written to scratch and copied back (classic Spark refuses to
-        overwrite a path it reads from): the same rows, at the cost of rewriting the table.
+        plan runs once and the merge never reads the table it writes. Rows whose key the table
+        lacks are appended (a new batch of candidates is nearly all of these: an append writes
+        only them, where Sail's MERGE rewrites the table: 73 s vs 1.2 s for 100k rows into 1M);
+        rows that replace or delete table rows then go in one ``MERGE INTO`` on Delta, or on
+        Parquet, which has no MERGE, a rewrite through scratch (classic Spark refuses to overwrite
+        a path it reads from). Two commits, each idempotent: a rerun after a crash between them
+        finds the appended rows present and applies the rest.
         """
         if not self.exists(name):
             self.write(df, name)
@@ -123,18 +130,31 @@ class Tables:
             upserts = upserts.unionByName(tombstones)
         source = self.scratch(f"merge-{name}")
         merged = self.scratch(f"merged-{name}")
+        started = time.perf_counter()
         try:
-            upserts.write.mode("overwrite").parquet(source)
+            present = self.read(name).select(*keys).distinct()
+            flagged = upserts.join(present.withColumn(_MERGE_PRESENT, F.lit(True)), keys, "left")
+            flagged.write.mode("overwrite").parquet(source)
+            written = time.perf_counter()
             # With the schema given: Sail writes no file for an empty frame, and a bare read finds no columns.
-            upserts = self.spark.read.schema(upserts.schema).parquet(source)
-            if self.table_format == "delta":
-                self._merge_delta(upserts, name, keys, df.columns)
-                return
-            kept = self.read(name).join(upserts.select(*keys), keys, "left_anti")
-            kept.unionByName(upserts.where(~F.col(_MERGE_DELETE)).drop(_MERGE_DELETE)).write.mode(
-                "overwrite"
-            ).parquet(merged)
-            self.write(self.spark.read.parquet(merged), name)
+            stored = self.spark.read.schema(flagged.schema).parquet(source)
+            columns = self.read(name).columns
+            present_rows = stored.where(F.col(_MERGE_PRESENT).isNotNull()).drop(_MERGE_PRESENT)
+            if present_rows.limit(1).count():
+                if self.table_format == "delta":
+                    self._merge_delta(present_rows, name, keys, df.columns)
+                else:
+                    kept = self.read(name).join(present_rows.select(*keys), keys, "left_anti")
+                    rows = kept.unionByName(present_rows.where(~F.col(_MERGE_DELETE)).drop(_MERGE_DELETE))
+                    rows.write.mode("overwrite").parquet(merged)
+                    self.write(self.spark.read.parquet(merged), name)
+            replaced = time.perf_counter()
+            new_rows = stored.where(F.col(_MERGE_PRESENT).isNull() & ~F.col(_MERGE_DELETE))
+            self.write(new_rows.select(*columns), name, mode="append")
+            log.info(
+                "merge into %s: source %.1f s, replace/delete %.1f s, append %.1f s",
+                name, written - started, replaced - written, time.perf_counter() - replaced,
+            )
         finally:
             self.drop_scratch(source)
             self.drop_scratch(merged)
@@ -182,6 +202,7 @@ class Tables:
 
 
 _MERGE_DELETE = "_sftmix_delete"
+_MERGE_PRESENT = "_sftmix_present"
 
 
 def _split(name: str) -> tuple[str, str]:

@@ -1,0 +1,144 @@
+"""A new batch of 10% more candidates: incremental run vs full rebuild, and the share of the mix kept.
+
+    .venv/bin/python benchmarks/incremental.py --scale 0.02                 # embedded Sail, Delta
+    .venv/bin/python benchmarks/incremental.py --scale 0.02 --engine spark  # classic Spark, Parquet
+
+Demo data at a scale (``benchmarks/run.py``'s sizes) is cut into about ten
+shards per source; the last shard of each source (about 10% of the
+candidates, all of them new prompts or new candidates) is held back. Then:
+
+1. ``first``: the whole pipeline over the other 90% (a lake from nothing);
+2. ``incremental``: the held files arrive; ``sftmix run`` with ``mix.stable``
+   ingests only them, annotates only their candidates, ranks only the prompts
+   they touch, and draws the mix keeping the previous version's rows;
+3. ``full``: a fresh lake built from all files at once with ``--full``.
+
+Prints per stage seconds of each run, the incremental/full ratio (issue 12's
+target: under a quarter), rows annotated vs reused, and the share of the
+first mix kept by the stable draw (target: at least 99% when the new batch
+duplicates no earlier prompt). Results: ``benchmarks/results/incremental-<engine>-<scale>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, WORK  # noqa: E402
+from run import bench_config, demo_params, ensure_demo  # noqa: E402
+
+from sftmix.jobs.pipeline import run_pipeline  # noqa: E402
+from sftmix.jobs.runtime.context import open_runtime, setup_logging  # noqa: E402
+
+SHARDS = 10
+
+
+def held_files(raw: Path) -> list[Path]:
+    """The last data shard of each source with at least five (bad-record and empty files stay)."""
+    held = []
+    for source in sorted(p for p in raw.iterdir() if p.is_dir()):
+        shards = sorted(p for p in source.iterdir() if p.is_file() and "99999" not in p.name and "empty" not in p.name)
+        if len({p.name.split(".")[0] for p in shards}) < 5:
+            continue
+        last = shards[-1].name.split(".")[0]
+        held += [p for p in shards if p.name.split(".")[0] == last]  # a batch's .input and .output go together
+    return held
+
+
+def timed_run(conf: Path, full: bool, overrides: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    with open_runtime(str(conf), overrides) as rt:
+        rt.full_rebuild = full
+        stages: dict[str, Any] = {}
+        for name, result in run_pipeline(rt).items():
+            stages[name] = {"rows_in": result.rows_in, "rows_out": result.rows_out}
+            for key in ("incremental", "phases", "mix_version", "kept_rows", "previous_version", "plan"):
+                if key in result.details:
+                    stages[name][key] = result.details[key]
+        seconds = rt.tables.read("ops.stage_metrics").where(f"run_id = '{rt.run_id}'").collect()
+        for row in seconds:
+            stages[row["stage"]]["seconds"] = round(row["seconds"], 1)
+    return {"wall_s": round(time.perf_counter() - started, 1), "stages": stages}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=0.02)
+    parser.add_argument("--engine", choices=["local", "spark"], default="local")
+    parser.add_argument("--keep", action="store_true", help="reuse demo data an earlier run generated")
+    args = parser.parse_args()
+    setup_logging()
+
+    work = WORK / f"incremental-{args.engine}-{args.scale:g}"
+    demo = WORK / f"incremental-demo-{args.scale:g}"
+    params = demo_params(args.scale)
+    params = dataclasses.replace(params, shard_records=max(20, params.reasoning_prompts // SHARDS))
+    ensure_demo(demo, params, args.keep)
+    held_dir = work / "held"
+    shutil.rmtree(work, ignore_errors=True)
+    held_dir.mkdir(parents=True)
+    raw = demo / "raw"
+    held = held_files(raw)
+    held_bytes = sum(p.stat().st_size for p in held)
+    all_bytes = sum(p.stat().st_size for p in raw.rglob("*") if p.is_file())
+    moved = []
+    try:
+        for path in held:
+            target = held_dir / path.relative_to(raw)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, target)
+            moved.append((target, path))
+        lake_conf = bench_config(demo, work / "lake", args.engine, args.scale)
+        first = timed_run(lake_conf, False, {})
+    finally:
+        for target, path in moved:
+            shutil.move(target, path)
+    incremental = timed_run(lake_conf, False, {"mix.stable": True})
+    full_conf = bench_config(demo, work / "full", args.engine, args.scale)
+    full = timed_run(full_conf, True, {})
+
+    mix = incremental["stages"]["mix"]
+    first_rows = first["stages"]["mix"]["rows_out"]
+    # The stable draw keeps a previous row unless it is rejected now or its stratum's quota shrank:
+    # the rows it could keep are, per stratum, the smaller of the two versions' quotas.
+    before = {(p["kind"], p["domain"]): p["taken"] for p in first["stages"]["mix"]["plan"]}
+    after = {(p["kind"], p["domain"]): p["taken"] for p in mix["plan"]}
+    keepable = sum(min(n, after.get(stratum, 0)) for stratum, n in before.items())
+    annotate = incremental["stages"]["annotate"]["incremental"]
+    figures = {
+        "engine": args.engine,
+        "scale": args.scale,
+        "held_files": [str(p.relative_to(raw)) for p in held],
+        "held_share_of_bytes": round(held_bytes / all_bytes, 3),
+        "new_share_of_candidates": round(annotate["annotated"] / (annotate["annotated"] + annotate["reused"]), 3),
+        "first": first,
+        "incremental": incremental,
+        "full": full,
+        "incremental_over_full": round(incremental["wall_s"] / full["wall_s"], 3),
+        "mix_kept_share": round((mix.get("kept_rows") or 0) / first_rows, 4) if first_rows else None,
+        "mix_keepable_rows": keepable,
+        "mix_kept_share_of_keepable": round((mix.get("kept_rows") or 0) / keepable, 4) if keepable else None,
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    print(json.dumps(figures, indent=2))
+    print(f"\nincremental {incremental['wall_s']} s vs full rebuild {full['wall_s']} s: "
+          f"{figures['incremental_over_full']:.2f}x; {figures['new_share_of_candidates']:.1%} new candidates; "
+          f"stable mix kept {figures['mix_kept_share']:.2%} of {first_rows} rows "
+          f"({figures['mix_kept_share_of_keepable']:.2%} of the {keepable} its strata's new quotas allow)")
+    for stage in full["stages"]:
+        print(f"  {stage:<9} first {first['stages'][stage].get('seconds', '-'):>7}  "
+              f"incremental {incremental['stages'][stage].get('seconds', '-'):>7}  "
+              f"full {full['stages'][stage].get('seconds', '-'):>7}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"incremental-{args.engine}-{args.scale:g}.json").write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
