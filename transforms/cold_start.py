@@ -68,19 +68,62 @@ class ColdStartParams:
         )
 
 
+MARK = "\x01"  # stands for a paragraph break (a blank line) while paragraphs are measured
+
+
+def _marked(reasoning: str) -> F.Column:
+    """The reasoning ('' for null) with each paragraph break (a blank line) replaced by MARK."""
+    return F.regexp_replace(F.coalesce(F.col(reasoning), F.lit("")), r"\n\s*\n", MARK)
+
+
+def _unmarked_chars(text: F.Column) -> F.Column:
+    # A plain replace, not a regex: classic Spark's regexp_replace copies the text to UTF-16 and back.
+    return F.length(F.replace(text, F.lit(MARK), F.lit("")))
+
+
+def _short_chars(marked: F.Column, paragraph_chars: int) -> F.Column:
+    """Characters in paragraphs of at most ``paragraph_chars``: long paragraphs cut out, marks not counted.
+
+    A long paragraph is matched only where one starts (after a mark, or at the start) and takes that
+    mark with it. An unanchored ``[^\\x01]{801,}`` is linear in Rust's regex (Sail) but quadratic in
+    java.util.regex: it is retried at every character of every short paragraph and scans to the
+    paragraph's end each time (the mix stage on classic Spark at scale 0.01: 360 s with it, 75 s without).
+    Lookbehind would say it more plainly, but Rust's regex has none.
+    """
+    long_paragraph = "(?:\\x01|^)[^\\x01]{" + str(paragraph_chars + 1) + ",}"
+    return _unmarked_chars(F.regexp_replace(marked, long_paragraph, ""))
+
+
+def _share(short: F.Column, total: F.Column) -> F.Column:
+    return F.when(total > 0, short / total).otherwise(F.lit(0.0))
+
+
 def readability(reasoning: str, paragraph_chars: int) -> F.Column:
     """Share of the reasoning's characters in paragraphs of at most ``paragraph_chars`` (0 for none).
 
     Regex replaces, not ``split`` + ``filter(lambda)``: Sail 0.7.2 fails with `No field named
     "?table?".reasoning` when a lambda-built column over a Delta scan is filtered on (checked 2026-11).
     Paragraphs (split at blank lines) are marked with \\x01, long ones are cut out, the rest is measured.
+    One expression, for a select; ``with_readability`` gives the same values for a whole table faster.
     """
-    text = F.coalesce(F.col(reasoning), F.lit(""))
-    marked = F.regexp_replace(text, r"\n\s*\n", "\x01")
-    short_only = F.regexp_replace(marked, "[^\\x01]{" + str(paragraph_chars + 1) + ",}", "")
-    total = F.length(F.regexp_replace(marked, "\\x01", ""))
-    readable = F.length(F.regexp_replace(short_only, "\\x01", ""))
-    return F.when(total > 0, readable / total).otherwise(F.lit(0.0))
+    marked = _marked(reasoning)
+    return _share(_short_chars(marked, paragraph_chars), _unmarked_chars(marked))
+
+
+def with_readability(df: DataFrame, reasoning: str, paragraph_chars: int) -> DataFrame:
+    """``df`` with ``readability`` (as ``readability()``) in place of ``reasoning``.
+
+    Three projections, so that each regex runs once per row: classic Spark computes the common parts
+    of the one-expression form (the marked text, its length) anew at each use.
+    """
+    keep = [c for c in df.columns if c != reasoning]
+    marked = df.select(*keep, _marked(reasoning).alias("_marked"))
+    counted = marked.select(
+        *keep,
+        _short_chars(F.col("_marked"), paragraph_chars).alias("_short"),
+        _unmarked_chars(F.col("_marked")).alias("_total"),
+    )
+    return counted.select(*keep, _share(F.col("_short"), F.col("_total")).alias("readability"))
 
 
 def cold_start_scores(
@@ -102,20 +145,28 @@ def cold_start_scores(
             prompt_status.where(F.col("dedup_status") != "kept").select("source", "prompt_id").distinct()
         )
         eligible = eligible.join(F.broadcast(dropped), ["source", "prompt_id"], "left_anti")
-    scored = eligible.select(
+    narrow = eligible.select(
         "candidate_id",
         "source",
         "prompt_id",
         "domain",
-        readability("reasoning", params.readable_paragraph_chars).alias("readability"),
+        "reasoning",
         F.xxhash64(F.lit(seed), F.col("candidate_id")).alias("sample_key"),
-    ).where(F.col("readability") >= params.min_readability)
+    )
+    scored = with_readability(narrow, "reasoning", params.readable_paragraph_chars).select(
+        "candidate_id", "source", "prompt_id", "domain", "readability", "sample_key"
+    )
+    readable = F.col("readability") >= params.min_readability
     if not params.one_per_prompt:
-        return scored
+        return scored.where(readable)
+    # The threshold is tested after the window, not before: classic Spark pushes a filter under the
+    # projections, so the regexes would run twice per row (in the filter, then in the projection).
+    # Same rows: readability leads the order, so a prompt's best row is readable iff any row is.
     best = Window.partitionBy("source", "prompt_id").orderBy(
         F.col("readability").desc(), "sample_key", "candidate_id"
     )
-    return scored.withColumn("_n", F.row_number().over(best)).where(F.col("_n") == 1).drop("_n")
+    ranked = scored.withColumn("_n", F.row_number().over(best))
+    return ranked.where((F.col("_n") == 1) & readable).drop("_n")
 
 
 def pick_cold_start(scores: DataFrame, plans: list[StratumPlan]) -> DataFrame:
