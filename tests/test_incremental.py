@@ -1,5 +1,5 @@
 """Incremental runs equal a full rebuild: on both engines, a lake built in two batches (new raw
-files and a re-run judgment file arrive in the second) has the same silver and gold tables as a
+files and a re-run judgment file arrive in the second) has the same silver tables and RL pool as a
 lake built from everything at once with ``--full``, and the second run annotated only what was new.
 """
 
@@ -19,7 +19,9 @@ from .test_annotate_demo import demo_conf
 
 generator = pytest.importorskip("sftmix.jobs.demo.generator")
 
-STAGES = ["ingest", "annotate", "select", "dedup", "mix"]
+# Mix and export always recompute from the silver tables (deterministic, tests/test_mix*.py), so
+# equal silver tables give equal gold ones; they are left out to keep the test quick on classic Spark.
+STAGES = ["ingest", "annotate", "select", "dedup"]
 # Files that arrive in the second batch: new prompts (math), new candidates of old and new prompts
 # (code_flat: one candidate per line), a Parquet part, and a sandbox re-run that re-judges old rows.
 SECOND_BATCH = (
@@ -36,10 +38,9 @@ COMPARED = {
     "silver.prompts": (),
     "silver.selected": ("verify_path",),
     "silver.prompt_status": (),
+    "silver.prompt_fingerprints": (),
+    "silver.contamination": (),
     "gold.rl_prompts": (),
-    "gold.sft_mix": ("mix_version", "mix_run_id"),
-    "gold.cold_start": (),
-    "silver.decisions": (),
 }
 
 
@@ -94,9 +95,7 @@ def test_incremental_run_equals_full_rebuild(runtime_factory, demo_dir: Path, tm
         (held / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.move(data / relative, held / relative)
     conf = lake_conf(data, tmp_path)
-    settings = {"cold_start__size": 20, "mix__total": 150, "mix__allow_short_total": True}
-
-    lake = runtime_factory(conf=conf, storage__root=str(tmp_path / "lake"), **settings)
+    lake = runtime_factory(conf=conf, storage__root=str(tmp_path / "lake"))
     first = run(lake)
     assert first["annotate"]["incremental"]["mode"] == "full"
     before = lake.tables.read("silver.candidates").count()
@@ -114,23 +113,18 @@ def test_incremental_run_equals_full_rebuild(runtime_factory, demo_dir: Path, tm
     assert new < step["annotated"] <= new + rejudged
     assert step["reused"] == after - step["annotated"]
 
-    full = runtime_factory(conf=conf, storage__root=str(tmp_path / "full"), **settings)
+    full = runtime_factory(conf=conf, storage__root=str(tmp_path / "full"))
     run(full, full=True)
     for name, skip in COMPARED.items():
         incremental_rows, full_rows = rows(lake, name, skip), rows(full, name, skip)
         assert incremental_rows == full_rows, (name, differences(incremental_rows, full_rows))
 
     # A third run with nothing new annotates nothing and changes no row.
-    third = run(lake)
-    assert third["annotate"]["incremental"] == {"mode": "incremental", "annotated": 0, "reused": after}
+    third = run_pipeline(lake, ["annotate"])["annotate"].details["incremental"]
+    assert third == {"mode": "incremental", "annotated": 0, "reused": after}
     assert rows(lake, "silver.candidates", ("verify_path",)) == rows(full, "silver.candidates", ("verify_path",))
 
-
-def test_changed_settings_annotate_everything_again(runtime_factory, demo_dir: Path, tmp_path: Path) -> None:
-    conf = lake_conf(demo_dir, tmp_path)
-    lake = runtime_factory(conf=conf, storage__root=str(tmp_path / "lake"))
-    run_pipeline(lake, ["ingest", "annotate"])
+    # Another threshold: every row was decided with the old one, so all are annotated again.
     moved = runtime_factory(conf=conf, storage__root=str(tmp_path / "lake"), annotate__long_paragraph__max_chars=900)
-    details = run_pipeline(moved, ["annotate"])["annotate"].details["incremental"]
-    assert details["mode"] == "full"
-    assert details["why"].startswith("the annotate settings changed")
+    again = run_pipeline(moved, ["annotate"])["annotate"].details["incremental"]
+    assert again["mode"] == "full" and again["why"].startswith("the annotate settings changed")
