@@ -46,9 +46,11 @@ def run_pipeline(
 ) -> dict[str, StageResult]:
     """Run the selected stages under one run id; ``ops.runs`` brackets the run, each stage logs a line.
 
-    Every stage replaces what it writes (a Delta overwrite is one atomic commit;
-    ingest skips files it already has), so rerunning a stage, or resuming with
-    ``from_stage`` after a failure, leaves the tables as one clean run would.
+    Ingest skips files it already has; annotate, select and dedup merge only the
+    rows of new input (``rt.full_rebuild``: all of it), each merge step idempotent;
+    mix and export replace what they write (a Delta overwrite is one atomic
+    commit). So rerunning a stage, or resuming with ``from_stage`` after a
+    failure, leaves the tables as one clean run would.
     """
     ordered = plan_stages(stages, from_stage)
     results = rt.run_stages([(name, STAGES[name]) for name in ordered])

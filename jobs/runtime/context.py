@@ -89,8 +89,9 @@ class Runtime:
         """Run stages in order under one run id, bracketed by ``ops.runs`` rows (start, then end).
 
         A failure writes a ``failed`` row naming the stage and the error, then re-raises:
-        ``sftmix run --from <stage>`` (or ``--resume``) picks up there, because every stage
-        replaces its outputs when it runs again.
+        ``sftmix run --from <stage>`` (or ``--resume``) picks up there, because a stage run
+        again leaves its outputs as one clean run would (it replaces them, or merges only
+        what is missing).
         """
         record = ops.RunRecord(
             run_id=self.run_id,
