@@ -39,7 +39,6 @@ import orjson
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from sftmix.jobs.runtime.config import ConfigError
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
@@ -190,11 +189,6 @@ def update_fingerprints(
         log.info("dedup: fingerprinting every prompt: %s", reason)
     rt.progress("fingerprinting " + ("every prompt" if reason else "new and changed prompts"))
     fresh = scratch(fingerprint(todo, cfg, seed, probe).withColumn("fingerprint_config", F.lit(config)))
-    # Read back with every column nullable: a Delta table written from non-null expressions (the
-    # literal config, xxhash64 node, the coalesced text hash) gets NOT NULL constraints, and Sail
-    # then intermittently refuses the merge's append of such rows (DELTA_NOT_NULL_CONSTRAINT_VIOLATED).
-    nullable = T.StructType([T.StructField(f.name, f.dataType, True) for f in fresh.schema.fields])
-    fresh = rt.spark.read.schema(nullable).parquet(scratch.paths[-1])
     fingerprinted = fresh.count()
     if reason is None:
         dropped = gone.count()

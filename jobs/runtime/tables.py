@@ -16,8 +16,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from sftmix.jobs.runtime.config import StorageConfig
 
@@ -138,7 +139,6 @@ class Tables:
             written = time.perf_counter()
             # With the schema given: Sail writes no file for an empty frame, and a bare read finds no columns.
             stored = self.spark.read.schema(flagged.schema).parquet(source)
-            columns = self.read(name).columns
             present_rows = stored.where(F.col(_MERGE_PRESENT).isNotNull()).drop(_MERGE_PRESENT)
             if present_rows.limit(1).count():
                 if self.table_format == "delta":
@@ -150,7 +150,7 @@ class Tables:
                     self.write(self.spark.read.parquet(merged), name)
             replaced = time.perf_counter()
             new_rows = stored.where(F.col(_MERGE_PRESENT).isNull() & ~F.col(_MERGE_DELETE))
-            self.write(new_rows.select(*columns), name, mode="append")
+            self.write(new_rows.select(*_as_table_columns(self.read(name).schema)), name, mode="append")
             log.info(
                 "merge into %s: source %.1f s, replace/delete %.1f s, append %.1f s",
                 name, written - started, replaced - written, time.perf_counter() - replaced,
@@ -207,6 +207,28 @@ class Tables:
 
 _MERGE_DELETE = "_sftmix_delete"
 _MERGE_PRESENT = "_sftmix_present"
+
+
+def _as_table_columns(schema: T.StructType) -> list[Column]:
+    """The table's columns, NOT NULL ones declared non-null again for the append.
+
+    Delta records NOT NULL for columns written from non-null expressions; the merge source went
+    through a union with tombstones and scratch, so its columns read as nullable, and Sail 0.7
+    then refuses the append now and then (DELTA_NOT_NULL_CONSTRAINT_VIOLATED) though no value is
+    null. Coalescing with a typed stand-in makes them non-null again; appended rows are real rows,
+    so the stand-in is never taken.
+    """
+    stand_ins = {
+        T.StringType: F.lit(""), T.LongType: F.lit(0).cast("long"), T.IntegerType: F.lit(0).cast("int"),
+        T.DoubleType: F.lit(0.0), T.BooleanType: F.lit(False),
+    }
+    columns = []
+    for field in schema.fields:
+        stand_in = None if field.nullable else stand_ins.get(type(field.dataType))
+        if stand_in is None and not field.nullable and isinstance(field.dataType, T.ArrayType):
+            stand_in = F.array().cast(field.dataType)
+        columns.append(F.col(field.name) if stand_in is None else F.coalesce(F.col(field.name), stand_in).alias(field.name))
+    return columns
 
 
 def _split(name: str) -> tuple[str, str]:
