@@ -41,8 +41,6 @@ give the same table (tests/test_annotate_incremental.py).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import time
 from typing import Any
@@ -51,6 +49,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 import sftmix
+from sftmix.jobs.runtime.config import settings_hash
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
 from sftmix.transforms.annotate import annotate_candidates, decide_annotate
 from sftmix.transforms.code_verify import CodeVerifyParams, code_status_counts, verify_code
@@ -102,8 +101,7 @@ def annotate_config(rt: Runtime, code_verify: CodeVerifyParams, requiring: list[
         "judgments": [j.name for j in cfg.judgments],
         "sftmix": sftmix.__version__,
     }
-    text = json.dumps(settings, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return settings_hash(settings)
 
 
 def judgment_key() -> Column:

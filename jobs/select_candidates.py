@@ -22,8 +22,6 @@ under spark-submit, where a ``select.py`` would shadow the stdlib module.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 from typing import Any
 
@@ -31,6 +29,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 import sftmix
+from sftmix.jobs.runtime.config import settings_hash
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
 from sftmix.transforms.selection import (
     PROMPT_KEY,
@@ -50,7 +49,7 @@ log = logging.getLogger("sftmix")
 
 def select_config(rt: Runtime) -> str:
     settings = {"select": dataclasses.asdict(rt.config.select), "seed": rt.config.seed, "sftmix": sftmix.__version__}
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return settings_hash(settings)
 
 
 def incremental_prompts(rt: Runtime, keys: DataFrame, config: str) -> tuple[DataFrame, DataFrame] | str:

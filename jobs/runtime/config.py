@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import types
 import typing
 from dataclasses import dataclass, field
@@ -156,6 +157,11 @@ class Config:
             if source.name == name:
                 return source
         raise ConfigError(f"no source named {name!r} in {self.config_file}")
+
+
+def settings_hash(settings: dict[str, Any]) -> str:
+    """A short stable hash of settings (dataclasses as dicts): stored beside rows computed from them."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
