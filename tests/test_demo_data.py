@@ -228,6 +228,26 @@ def test_different_seed_gives_different_data(demo: Path, tmp_path: Path) -> None
         assert ours[name] != theirs[name], name
 
 
+def test_id_offset_gives_a_later_batch_new_ids(tmp_path: Path) -> None:
+    """A next week's batch (``id_offset``, another seed) shares no prompt or candidate id with the first."""
+    first, later = tmp_path / "first", tmp_path / "later"
+    generate_demo_data(first, SMALL)
+    generate_demo_data(later, dataclasses.replace(SMALL, seed=SMALL.seed + 1, id_offset=500_000))
+    ids = {}
+    for name, root in (("first", first), ("later", later)):
+        prompts = pq.read_table(root / "ground_truth" / "prompts.parquet").to_pylist()
+        candidates = pq.read_table(root / "ground_truth" / "candidates.parquet").to_pylist()
+        keys = {(c["source"], c["prompt_id"], c["sample_index"]) for c in candidates}
+        ids[name] = ({(p["source"], p["prompt_id"]) for p in prompts}, keys)
+        assert len(ids[name][0]) == len(prompts) and len(ids[name][1]) == len(candidates)
+    assert not ids["first"][0] & ids["later"][0]
+    assert not ids["first"][1] & ids["later"][1]
+    later_ids = {prompt_id for _, prompt_id in ids["later"][0]}
+    assert {"chat-0500000", "code-0500000", "ct-500000"} <= later_ids
+    math_ids = [i for source, i in ids["later"][0] if source == "math_grouped"]
+    assert all(len(i) == 36 or int(i) >= 1_500_000 for i in math_ids)  # a uuid or an offset number
+
+
 def test_layout_and_empty_files(demo: Path) -> None:
     raw = demo / "raw"
     assert (raw / "math_grouped" / "part-00000.jsonl.gz").exists()

@@ -309,7 +309,7 @@ def write_code_tests(ctx: Any, count: int) -> dict[str, Any]:
         setting = filler.fill(rng.choice(_SETTINGS))
         rules = " ".join(filler.fill(t) for t in rng.sample(_RULES, 2))
         text = f"{problem.statement} {setting} {rules}"
-        prompt_id = f"ct-{i:05d}"
+        prompt_id = f"ct-{ctx.id_offset + i:05d}"
         generations = []
         for j in range(ctx.samples):
             variant = _variant(rng, candidate_index)

@@ -62,6 +62,8 @@ class DemoParams:
     seed: int = 7
     shard_records: int = 5000  # records per output file (streaming, bounded memory)
     compress: bool = True  # False: plain .jsonl everywhere (for benchmarks)
+    # A later batch of the same data set: prompt numbers start here (with another seed: new prompts).
+    id_offset: int = 0
 
 
 def domain_counts(params: DemoParams) -> dict[str, int]:
@@ -99,7 +101,7 @@ def generate_demo_data(out_dir: Path, params: DemoParams) -> dict[str, Any]:
     _write_benchmark(out_dir, bench)
     truth = GroundTruth(out_dir / "ground_truth")
     ctx = RunContext(out_dir, params.seed, params.candidates_per_prompt, params.shard_records,
-                     params.compress, truth, bench)
+                     params.compress, truth, bench, id_offset=params.id_offset)
     counts = domain_counts(params)
     sources: dict[str, dict[str, Any]] = {}
     steps = (
@@ -153,6 +155,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard-records", type=int, default=defaults.shard_records,
                         help="records per output file")
     parser.add_argument("--no-compress", action="store_true", help="plain .jsonl instead of .gz/.zst")
+    parser.add_argument("--id-offset", type=int, default=defaults.id_offset,
+                        help="first prompt number: a next week's batch, with another --seed, in another --out")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -163,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         shard_records=args.shard_records,
         compress=not args.no_compress,
+        id_offset=args.id_offset,
     )
     summary = generate_demo_data(Path(args.out), params)
     log.info("demo-data: %d candidates, %.1f MB in %.1f s (%.1f MB/s) -> %s",

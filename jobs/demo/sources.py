@@ -74,6 +74,8 @@ class RunContext:
     truth: GroundTruth
     bench: list[tuple[str, PromptSpec]]
     dup_rates: dup.DupRates = dataclasses.field(default_factory=dup.DupRates)
+    # Added to every prompt number: a later batch of the same data set gets ids no earlier batch used.
+    id_offset: int = 0
 
     def rng(self, name: str) -> random.Random:
         return derive_rng(self.seed, name)
@@ -192,7 +194,7 @@ def write_math_grouped(ctx: RunContext, count: int) -> dict[str, Any]:
     for i in range(count):
         draw = prompts.draw(factory.math)
         assert draw.spec.answer is not None
-        prompt_id: int | str = 1_000_000 + i
+        prompt_id: int | str = 1_000_000 + ctx.id_offset + i
         if rng.random() < 0.5:
             prompt_id = str(uuid.UUID(int=rng.getrandbits(128)))
         state = builder.prompt_state(draw.spec)
@@ -282,7 +284,7 @@ def write_code_flat(ctx: RunContext, count: int) -> dict[str, Any]:
     separators = SeparatorSchedule()
     for i in range(count):
         draw = prompts.draw(factory.code)
-        task_id = f"code-{i:07d}"
+        task_id = f"code-{ctx.id_offset + i:07d}"
         state = builder.prompt_state(draw.spec)
         separator = separators.take(i, plan.at(i * ctx.samples) is None)
         good = 0
@@ -358,7 +360,7 @@ def write_stem_logic_batch(ctx: RunContext, stem: int, logic: int) -> dict[str, 
         draw = prompts.draw(factory.stem if domain == "stem" else factory.logic)
         domain = draw.spec.domain  # a duplicate keeps the domain of its original
         assert draw.spec.answer is not None
-        custom_id, reference = f"{domain}-{i:07d}", draw.spec.answer.reference
+        custom_id, reference = f"{domain}-{ctx.id_offset + i:07d}", draw.spec.answer.reference
         state = builder.prompt_state(draw.spec)
         bad = plan.at(i)
         separator = separators.take(i, bad in (None, "response_without_request"))
@@ -406,7 +408,7 @@ def write_chat_parquet(ctx: RunContext, count: int) -> dict[str, Any]:
     judge = JsonlShards(ctx.root, f"judgments/{CHAT_JUDGE}", None, ctx.shard_records, stem="judge")
     first_seen: dict[str, str] = {}  # only prompts from small fixed sets: bounded
     for i in range(count):
-        rec, prompt_id = factory.record(), f"chat-{i:07d}"
+        rec, prompt_id = factory.record(), f"chat-{ctx.id_offset + i:07d}"
         bad = plan.at(i)
         row = {"prompt_id": prompt_id, "domain": rec.domain, "instruction": rec.instruction,
                "response": None if bad else rec.response, "target_language": rec.target_language}
