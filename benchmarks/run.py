@@ -28,6 +28,12 @@ A stage's floor is the sum of the floors of what it must do: ingest = parse +
 write bronze; annotate = fastText + write silver.candidates; the later stages =
 writing their outputs. Results go to ``benchmarks/results/run-<engine>-<scale>.json``;
 the full-size run also to ``full-<date>.json``.
+
+``--resume-from STAGE --stages-log LOG`` continues a run that stopped before
+``STAGE`` (a crash, or a session that ended): the demo data and the lake stay,
+the earlier stages' figures are taken from the JSON lines the stopped run
+printed to ``LOG``, and the result says ``resumed_from``. Stages run the same
+code either way (each is timed alone); only the process that runs them differs.
 """
 
 from __future__ import annotations
@@ -233,13 +239,34 @@ def write_floor(rt: Any, tables: tuple[str, ...]) -> float:
     return seconds
 
 
-def run(scale: float, engine: str, keep: bool) -> dict[str, Any]:
+def earlier_stages(log: Path, before: str) -> list[dict[str, Any]]:
+    """The stage figures a stopped run printed, for the stages before ``before``."""
+    printed = {}
+    for line in log.read_text().splitlines():
+        if line.startswith('{"stage": '):
+            figures = json.loads(line)
+            printed[figures["stage"]] = figures
+    names = list(STAGES)[: list(STAGES).index(before)]
+    missing = [name for name in names if name not in printed]
+    if missing:
+        raise SystemExit(f"{log} has no figures for {missing}: resume from an earlier stage")
+    return [printed[name] for name in names]
+
+
+def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
+        stages_log: Path | None = None) -> dict[str, Any]:
     tag = f"{scale:g}"
     demo = WORK / f"run-demo-{tag}"
     lake = WORK / f"run-lake-{engine}-{tag}"
     params = demo_params(scale)
-    generated = ensure_demo(demo, params, keep)
-    shutil.rmtree(lake, ignore_errors=True)
+    stages: list[dict[str, Any]] = []
+    if resume_from:
+        assert stages_log is not None
+        stages = earlier_stages(stages_log, resume_from)
+        generated = None
+    else:
+        generated = ensure_demo(demo, params, keep)
+        shutil.rmtree(lake, ignore_errors=True)
     conf = bench_config(demo, lake, engine, scale)
     input_bytes = raw_bytes(demo / "raw")
     figures: dict[str, Any] = {
@@ -251,12 +278,15 @@ def run(scale: float, engine: str, keep: bool) -> dict[str, Any]:
         "input_mb": round(input_bytes / 1e6, 1),
         "cores": os.cpu_count(),
     }
-    stages: list[dict[str, Any]] = []
+    if resume_from:
+        figures["resumed_from"] = resume_from
     with TreeMemory() as memory, open_runtime(str(conf)) as rt:
         cores = max(1, process_pool.pool_size()) if engine == "local" else 2
         figures["cores_used"] = cores
-        started = time.perf_counter()
+        started = time.perf_counter() - sum(s["seconds"] for s in stages)
         for name, body in STAGES.items():
+            if any(s["stage"] == name for s in stages):
+                continue
             memory.reset()
             stage_started = time.perf_counter()
             result = rt.run_stage(name, body)
@@ -347,12 +377,16 @@ def main() -> None:
     parser.add_argument("--engine", choices=["local", "spark"], default="local")
     parser.add_argument("--keep", action="store_true", help="reuse demo data an earlier run generated")
     parser.add_argument("--compare", type=float, metavar="SCALE", help="print both engines' results")
+    parser.add_argument("--resume-from", choices=list(STAGES), help="continue a stopped run at this stage")
+    parser.add_argument("--stages-log", type=Path, help="the stopped run's output (its stage lines)")
     args = parser.parse_args()
     if args.compare is not None:
         print(compare(args.compare))
         return
     setup_logging()
-    figures = run(args.scale, args.engine, args.keep)
+    if args.resume_from and not args.stages_log:
+        parser.error("--resume-from needs --stages-log")
+    figures = run(args.scale, args.engine, args.keep, args.resume_from, args.stages_log)
     save(figures)
     print(json.dumps({k: v for k, v in figures.items() if k != "stages"}, indent=2))
     print(f"{'stage':<10} {'seconds':>9} {'rows/s':>9} {'floor s':>9} {'x floor':>8} {'peak GB':>8}")

@@ -54,13 +54,19 @@ def _pool_for(initializer: Callable[[], None] | None) -> futures.ProcessPoolExec
         return pool
 
 
-def _discard(initializer: Callable[[], None] | None) -> None:
+def _discard(initializer: Callable[[], None] | None, pool: futures.ProcessPoolExecutor) -> None:
+    """Kill ``pool`` if it is still the current one; another thread may have replaced it already.
+
+    The engine runs several partitions' UDFs as threads of one process, and they share the pool:
+    a caller must never kill the replacement another caller just made.
+    """
     with _lock:
-        pool = _pools.pop(initializer, None)
-    if pool is not None:
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        if _pools.get(initializer) is not pool:
+            return
+        del _pools[initializer]
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def shutdown() -> None:
@@ -72,6 +78,30 @@ def shutdown() -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+Job = tuple[futures.ProcessPoolExecutor, "futures.Future[Any]"]
+
+
+def _submit(initializer: Callable[[], None] | None, work: Callable[[Any], Any], item: Any) -> Job:
+    """(pool, future) of ``work(item)`` on the current pool, replacing a pool found shut down or broken."""
+    for _ in range(3):
+        pool = _pool_for(initializer)
+        try:
+            return pool, pool.submit(work, item)
+        except (RuntimeError, futures.process.BrokenProcessPool):  # shut down by another thread meanwhile
+            _discard(initializer, pool)
+    pool = _pool_for(initializer)
+    return pool, pool.submit(work, item)
+
+
+def _result(future: futures.Future[Any], timeout_s: float | None) -> Any:
+    """The future's result within ``timeout_s`` of starting: time queued behind other callers' chunks
+    on the shared pool is not the chunk's fault (a full-size run timed out chunks that never started)."""
+    if timeout_s is not None:
+        while not future.running() and not future.done():
+            futures.wait([future], timeout=1.0)
+    return future.result(timeout=timeout_s)
+
+
 def map_chunks(
     work: Callable[[Sequence[T]], list[R]],
     items: Sequence[T],
@@ -80,7 +110,11 @@ def map_chunks(
     chunk_size: int = 2000,
     chunk_timeout_s: float | None = None,
 ) -> list[R | None]:
-    """``work`` over ``items`` in chunks, on the pool when there is one, preserving order."""
+    """``work`` over ``items`` in chunks, on the pool when there is one, preserving order.
+
+    A chunk that runs past ``chunk_timeout_s`` gets ``None`` results and its pool is replaced;
+    a chunk whose worker died (or whose pool another caller replaced) runs again, up to three times.
+    """
     if not items:
         return []
     if _size == 0 or len(items) <= chunk_size // 4:
@@ -88,27 +122,31 @@ def map_chunks(
             _run_initializer_once(initializer)
         return list(work(items))
     chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
-    pool = _pool_for(initializer)
-    pending = [pool.submit(work, chunk) for chunk in chunks]
+    jobs = [_submit(initializer, work, chunk) for chunk in chunks]
+
+    def replace(index: int, dead: futures.ProcessPoolExecutor) -> None:
+        _discard(initializer, dead)
+        for later in range(index, len(jobs)):
+            if jobs[later][0] is dead:
+                jobs[later][1].cancel()
+                jobs[later] = _submit(initializer, work, chunks[later])
+
     results: list[R | None] = []
-    for index, future in enumerate(pending):
-        try:
-            results.extend(future.result(timeout=chunk_timeout_s))
-        except futures.TimeoutError:
-            log.warning("a UDF pool chunk of %d items timed out; replacing the pool", len(chunks[index]))
-            results.extend([None] * len(chunks[index]))
-            _discard(initializer)
-            pool = _pool_for(initializer)
-            for later in range(index + 1, len(pending)):
-                pending[later].cancel()
-                pending[later] = pool.submit(work, chunks[later])
-        except futures.process.BrokenProcessPool:
-            log.warning("a UDF pool worker died; replacing the pool and rerunning its chunk")
-            _discard(initializer)
-            pool = _pool_for(initializer)
-            results.extend(pool.submit(work, chunks[index]).result(timeout=chunk_timeout_s))
-            for later in range(index + 1, len(pending)):
-                pending[later] = pool.submit(work, chunks[later])
+    for index, chunk in enumerate(chunks):
+        answer: list[R | None] = [None] * len(chunk)
+        for _attempt in range(3):
+            pool, future = jobs[index]
+            try:
+                answer = _result(future, chunk_timeout_s)
+            except futures.TimeoutError:
+                log.warning("a UDF pool chunk of %d items timed out; replacing the pool", len(chunk))
+                replace(index + 1, pool)
+            except (futures.process.BrokenProcessPool, futures.CancelledError):
+                log.warning("a UDF pool worker died (or its pool was replaced); rerunning its chunk")
+                replace(index, pool)
+                continue
+            break
+        results.extend(answer)
     return results
 
 
