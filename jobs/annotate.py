@@ -35,13 +35,21 @@ deleted. Everything is annotated again (an overwrite) with ``--full``, when
 silver.candidates is missing or was written with another ``annotate_config``
 (a threshold or model changed, a new sftmix version), or when it lacks these
 columns. Annotation is a function of the row and the config, so both paths
-give the same table (tests/test_annotate_incremental.py).
+give the same table (tests/test_incremental.py).
+
+Commits: the candidates to annotate are cut into slices of about
+``annotate.commit_rows`` (by a hash of ``candidate_id``), each written as its
+own commit (the first full-path slice overwrites, the rest append or merge).
+A full-size annotate runs for hours; a crash or a stopped job then loses one
+slice, and the next run takes the incremental path and annotates only the
+candidates silver.candidates still lacks.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from typing import Any
 
@@ -94,7 +102,8 @@ def annotate_config(rt: Runtime, code_verify: CodeVerifyParams, requiring: list[
     """A hash of every setting a silver.candidates row depends on (besides its bronze row and judgments)."""
     cfg = rt.config
     settings = {
-        "annotate": dataclasses.asdict(cfg.annotate),
+        # commit_rows only decides how the rows are committed, not what they hold.
+        "annotate": {k: v for k, v in dataclasses.asdict(cfg.annotate).items() if k != "commit_rows"},
         "verify": dataclasses.asdict(cfg.verify),
         "code_verify": dataclasses.asdict(code_verify),
         "requiring": requiring,
@@ -110,6 +119,11 @@ def judgment_key() -> Column:
     values = {"external_verdict": F.lit(""), "tests_passed": F.lit(0), "tests_total": F.lit(0), "judge_score": F.lit(0.0)}
     parts = [p for c, stand_in in values.items() for p in (F.col(c).isNull(), F.coalesce(F.col(c), stand_in))]
     return F.xxhash64(*parts, F.concat_ws("\x1f", F.col("judged_by")))
+
+
+def slice_of(index: int, slices: int) -> Column:
+    """Rows of slice ``index`` of ``slices``, by a hash of candidate_id (stable across runs and engines)."""
+    return F.pmod(F.xxhash64("candidate_id"), F.lit(slices)) == index
 
 
 def incremental_inputs(rt: Runtime, keyed: DataFrame, planned: DataFrame, config: str) -> tuple[DataFrame, DataFrame] | str:
@@ -186,9 +200,14 @@ def annotate(rt: Runtime) -> StageResult:
     inputs = incremental_inputs(rt, keyed, planned, config)
     phase("plan_s")
     if isinstance(inputs, str):
-        log.info("annotate: annotating every candidate: %s", inputs)
-        rt.tables.write(planned, "silver.candidates")
-        incremental: dict[str, Any] = {"mode": "full", "why": inputs}
+        slices = math.ceil(rt.tables.read("bronze.generations").count() / cfg.annotate.commit_rows) or 1
+        log.info("annotate: annotating every candidate (%d commits): %s", slices, inputs)
+        for index in range(slices):
+            part = annotated(keyed.where(slice_of(index, slices))) if slices > 1 else planned
+            rt.tables.write(part, "silver.candidates", mode="append" if index else "overwrite")
+            if slices > 1:
+                log.info("annotate: slice %d of %d committed", index + 1, slices)
+        incremental: dict[str, Any] = {"mode": "full", "why": inputs, "commits": slices}
     else:
         todo, gone = inputs
         scratch = rt.tables.scratch("annotate-todo")
@@ -200,12 +219,16 @@ def annotate(rt: Runtime) -> StageResult:
             todo_ids = rt.spark.read.schema(narrow.schema).parquet(scratch)
             annotating = todo_ids.count()
             phase("find_new_s")
-            log.info("annotate: incremental: %d new or re-judged candidates to annotate", annotating)
-            fresh = annotated(keyed.join(todo_ids, ["candidate_id", "judgment_key"], "left_semi"))
-            rt.tables.merge(fresh, "silver.candidates", ["candidate_id"], delete=gone)
+            slices = math.ceil(annotating / cfg.annotate.commit_rows) or 1
+            log.info("annotate: incremental: %d new or re-judged candidates to annotate (%d commits)",
+                     annotating, slices)
+            for index in range(slices):
+                ids = todo_ids.where(slice_of(index, slices)) if slices > 1 else todo_ids
+                fresh = annotated(keyed.join(ids, ["candidate_id", "judgment_key"], "left_semi"))
+                rt.tables.merge(fresh, "silver.candidates", ["candidate_id"], delete=None if index else gone)
         finally:
             rt.tables.drop_scratch(scratch)
-        incremental = {"mode": "incremental", "annotated": annotating}
+        incremental = {"mode": "incremental", "annotated": annotating, "commits": slices}
     phase("annotate_and_write_s")
     written = rt.tables.read("silver.candidates")
     rows = written.count()

@@ -14,6 +14,7 @@ import yaml
 
 from sftmix.jobs.pipeline import run_pipeline
 from sftmix.jobs.runtime.context import Runtime
+from sftmix.jobs.runtime.tables import Tables
 
 from .test_annotate_demo import demo_conf
 
@@ -87,7 +88,25 @@ def run(rt: Runtime, full: bool = False) -> dict[str, Any]:
     return {name: result.details for name, result in run_pipeline(rt, STAGES).items()}
 
 
-def test_incremental_run_equals_full_rebuild(runtime_factory, demo_dir: Path, tmp_path: Path) -> None:
+class SimulatedCrash(RuntimeError):
+    pass
+
+
+def crash_on_append(table: str) -> Any:
+    """Tables.write that dies when asked to append to ``table`` (annotate's second commit)."""
+    real = Tables.write
+
+    def write(self: Tables, df: Any, name: str, *args: Any, **kwargs: Any) -> None:
+        if name == table and (args[:1] == ("append",) or kwargs.get("mode") == "append"):
+            raise SimulatedCrash(f"the job died before appending to {table}")
+        real(self, df, name, *args, **kwargs)
+
+    return write
+
+
+def test_incremental_run_equals_full_rebuild(
+    runtime_factory, demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = tmp_path / "data"
     shutil.copytree(demo_dir, data)
     held = tmp_path / "held"
@@ -95,9 +114,19 @@ def test_incremental_run_equals_full_rebuild(runtime_factory, demo_dir: Path, tm
         (held / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.move(data / relative, held / relative)
     conf = lake_conf(data, tmp_path)
-    lake = runtime_factory(conf=conf, storage__root=str(tmp_path / "lake"))
+    # The lake commits annotate's rows in slices of 100 (several commits on both paths); the --full
+    # build below in one: the tables must not depend on it.
+    lake = runtime_factory(conf=conf, storage__root=str(tmp_path / "lake"), annotate__commit_rows=100)
+    # The first build dies after annotate's first commit; the next run resumes from what was committed.
+    with monkeypatch.context() as patch:
+        patch.setattr(Tables, "write", crash_on_append("silver.candidates"))
+        with pytest.raises(SimulatedCrash):
+            run(lake)
+    committed = lake.tables.read("silver.candidates").count()
     first = run(lake)
-    assert first["annotate"]["incremental"]["mode"] == "full"
+    resumed = first["annotate"]["incremental"]
+    assert resumed["mode"] == "incremental" and resumed["reused"] == committed > 0
+    assert resumed["annotated"] > 0 and resumed["commits"] >= 2
     before = lake.tables.read("silver.candidates").count()
     for relative in SECOND_BATCH:
         shutil.move(held / relative, data / relative)
@@ -121,7 +150,7 @@ def test_incremental_run_equals_full_rebuild(runtime_factory, demo_dir: Path, tm
 
     # A third run with nothing new annotates nothing and changes no row.
     third = run_pipeline(lake, ["annotate"])["annotate"].details["incremental"]
-    assert third == {"mode": "incremental", "annotated": 0, "reused": after}
+    assert third == {"mode": "incremental", "annotated": 0, "reused": after, "commits": 1}
     assert rows(lake, "silver.candidates", ("verify_path",)) == rows(full, "silver.candidates", ("verify_path",))
 
     # Another threshold: every row was decided with the old one, so all are annotated again.

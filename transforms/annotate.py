@@ -143,6 +143,13 @@ class AnnotateParams:
     chunk_chars: int = 4_000_000
     # A chunk not done by then is abandoned: its rows get `annotate_failed`, the stage goes on.
     chunk_timeout_s: float = 900.0
+    # Candidates per silver.candidates commit (jobs/annotate.py): a crash loses at most one slice of
+    # work and the next run annotates only what is missing. Not a setting the rows depend on.
+    commit_rows: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        if self.commit_rows < 1:
+            raise ValueError("annotate.commit_rows must be at least 1")
 
 
 SPAN_TYPE = T.StructType(
