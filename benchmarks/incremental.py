@@ -82,6 +82,19 @@ def timed_run(conf: Path, full: bool, overrides: dict[str, Any]) -> dict[str, An
     return {"wall_s": round(time.perf_counter() - started, 1), "stages": stages}
 
 
+def new_share(annotate: dict[str, Any]) -> float:
+    """Share of the candidates the incremental annotate had to annotate (the rest it reused)."""
+    return round(annotate["annotated"] / (annotate["annotated"] + annotate["reused"]), 3)
+
+
+def save(name: str, figures: dict[str, Any]) -> None:
+    """Print the figures and write them under results/ with the time they were written."""
+    figures["written_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print(json.dumps(figures, indent=2))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
+
+
 def kept_shares(first_mix: dict[str, Any], mix: dict[str, Any]) -> dict[str, Any]:
     """Share of the previous mix the stable draw kept, of all its rows and of those the new quotas allow."""
     first_rows = first_mix["rows_out"]
@@ -120,7 +133,6 @@ def onto_run(scale: float, engine: str) -> None:
         metrics = rt.tables.read("ops.stage_metrics").where("stage = 'mix'").orderBy("finished_at").collect()
     first_mix = {"rows_out": metrics[-1]["rows_out"], "plan": json.loads(metrics[-1]["details"])["plan"]}
     incremental = timed_run(conf, False, {"mix.stable": True})
-    annotate = incremental["stages"]["annotate"]["incremental"]
     figures = {
         "engine": engine,
         "scale": scale,
@@ -128,14 +140,13 @@ def onto_run(scale: float, engine: str) -> None:
         "batch_generate_s": round(generated, 1) if generated is not None else None,
         "batch_mb": round(raw_bytes(batch / "raw") / 1e6, 1),
         "first_mb": first_figures["input_mb"],
-        "new_share_of_candidates": round(annotate["annotated"] / (annotate["annotated"] + annotate["reused"]), 3),
+        "new_share_of_candidates": new_share(incremental["stages"]["annotate"]["incremental"]),
         "first_wall_s": first_figures["wall_s"],
         "incremental": incremental,
         "incremental_over_first_run": round(incremental["wall_s"] / first_figures["wall_s"], 3),
         **kept_shares(first_mix, incremental["stages"]["mix"]),
-        "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    print(json.dumps(figures, indent=2))
+    save(f"incremental-onto-{engine}-{tag}", figures)
     print(f"\nincremental {incremental['wall_s']} s vs the first run {first_figures['wall_s']} s (a full rebuild "
           f"takes longer): {figures['incremental_over_first_run']:.2f}x; {figures['new_share_of_candidates']:.1%} new "
           f"candidates; stable mix kept {figures['mix_kept_share']:.2%} of {first_mix['rows_out']} rows "
@@ -143,8 +154,6 @@ def onto_run(scale: float, engine: str) -> None:
     for stage, values in incremental["stages"].items():
         print(f"  {stage:<9} first {next(s['seconds'] for s in first_figures['stages'] if s['stage'] == stage):>7}"
               f"  incremental {values.get('seconds', '-'):>7}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"incremental-onto-{engine}-{tag}.json").write_text(json.dumps(figures, indent=2) + "\n")
 
 
 def main() -> None:
@@ -190,21 +199,19 @@ def main() -> None:
     first_rows = first["stages"]["mix"]["rows_out"]
     shares = kept_shares(first["stages"]["mix"], incremental["stages"]["mix"])
     keepable = shares["mix_keepable_rows"]
-    annotate = incremental["stages"]["annotate"]["incremental"]
     figures = {
         "engine": args.engine,
         "scale": args.scale,
         "held_files": [str(p.relative_to(raw)) for p in held],
         "held_share_of_bytes": round(held_bytes / all_bytes, 3),
-        "new_share_of_candidates": round(annotate["annotated"] / (annotate["annotated"] + annotate["reused"]), 3),
+        "new_share_of_candidates": new_share(incremental["stages"]["annotate"]["incremental"]),
         "first": first,
         "incremental": incremental,
         "full": full,
         "incremental_over_full": round(incremental["wall_s"] / full["wall_s"], 3),
         **shares,
-        "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    print(json.dumps(figures, indent=2))
+    save(f"incremental-{args.engine}-{args.scale:g}", figures)
     print(f"\nincremental {incremental['wall_s']} s vs full rebuild {full['wall_s']} s: "
           f"{figures['incremental_over_full']:.2f}x; {figures['new_share_of_candidates']:.1%} new candidates; "
           f"stable mix kept {figures['mix_kept_share']:.2%} of {first_rows} rows "
@@ -213,8 +220,6 @@ def main() -> None:
         print(f"  {stage:<9} first {first['stages'][stage].get('seconds', '-'):>7}  "
               f"incremental {incremental['stages'][stage].get('seconds', '-'):>7}  "
               f"full {full['stages'][stage].get('seconds', '-'):>7}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"incremental-{args.engine}-{args.scale:g}.json").write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":
