@@ -42,7 +42,8 @@ def maintain(rt: Runtime, retain_hours: float = 168.0) -> list[Maintained]:
         elif rt.tables.storage.use_catalog or "://" in rt.tables.location(name).removeprefix("file://"):
             done.append(_maintain_sql(rt, name, retain_hours))
         else:
-            done.append(_maintain_path(rt.tables.location(name).removeprefix("file://"), name, retain_hours))
+            target_bytes = rt.tables.storage.target_file_mb * 1024 * 1024
+            done.append(_maintain_path(rt.tables.location(name).removeprefix("file://"), name, retain_hours, target_bytes))
         item = done[-1]
         log.info(
             "maintain %s: %s files -> %s (compacted %d, vacuumed %d)%s",
@@ -52,12 +53,13 @@ def maintain(rt: Runtime, retain_hours: float = 168.0) -> list[Maintained]:
     return done
 
 
-def _maintain_path(path: str, name: str, retain_hours: float) -> Maintained:
+def _maintain_path(path: str, name: str, retain_hours: float, target_bytes: int) -> Maintained:
     from deltalake import DeltaTable
 
     table = DeltaTable(path)
     before = len(table.file_uris())
-    metrics = table.optimize.compact()
+    # Compacted files keep the stages' file size: readers hold a file's row group in memory.
+    metrics = table.optimize.compact(target_size=target_bytes)
     # The retention check guards readers of old snapshots; the caller chose retain_hours knowingly.
     deleted = table.vacuum(retention_hours=int(retain_hours), enforce_retention_duration=False, dry_run=False)
     after = len(DeltaTable(path).file_uris())

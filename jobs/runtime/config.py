@@ -60,6 +60,9 @@ class StorageConfig:
     # With a catalog, tables are `<catalog>.<layer>.<name>` (Unity Catalog) instead of paths.
     catalog: str | None = None
     use_catalog: bool = False
+    # Delta files roll at this size. Sail's Delta writer keeps each open file (one row group) in
+    # memory until it closes it, so this bounds the memory of every concurrent writer.
+    target_file_mb: int = 32
 
 
 @dataclass(frozen=True)

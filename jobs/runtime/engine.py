@@ -24,6 +24,8 @@ from sftmix.transforms import process_pool
 log = logging.getLogger("sftmix")
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+# Rows per Parquet row group on Sail: ~60 MB of 7 KB reasoning rows.
+SAIL_ROW_GROUP_ROWS = 8192
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Engine:
                 self._server = None
 
 
+
 def start_engine(engine: EngineConfig, storage: StorageConfig) -> Engine:
     if engine.kind == "local":
         result = _start_sail(engine)
@@ -69,6 +72,10 @@ def _start_sail(engine: EngineConfig) -> Engine:
     from pysail.spark import SparkConnectServer
 
     os.environ.setdefault("RUST_LOG", "warn")
+    # Sail's Parquet writer fills a row group up to 1M rows before it flushes: with wide rows
+    # (reasoning texts) that is each task's whole output held in memory (select's ranked scratch
+    # table at full size: ~13 GB). Delta tables roll files instead (storage.target_file_mb).
+    os.environ.setdefault("SAIL_PARQUET__MAX_ROW_GROUP_SIZE", str(SAIL_ROW_GROUP_ROWS))
     server = SparkConnectServer(ip="127.0.0.1", port=0)
     server.start(background=True)
     _, port = server.listening_address
