@@ -42,8 +42,8 @@ def maintain(rt: Runtime, retain_hours: float = 168.0) -> list[Maintained]:
         elif rt.tables.storage.use_catalog or "://" in rt.tables.location(name).removeprefix("file://"):
             done.append(_maintain_sql(rt, name, retain_hours))
         else:
-            target_bytes = rt.tables.storage.target_file_mb * 1024 * 1024
-            done.append(_maintain_path(rt.tables.location(name).removeprefix("file://"), name, retain_hours, target_bytes))
+            path = rt.tables.location(name).removeprefix("file://")
+            done.append(_maintain_path(path, name, retain_hours, rt.tables.storage.target_file_bytes))
         item = done[-1]
         log.info(
             "maintain %s: %s files -> %s (compacted %d, vacuumed %d)%s",

@@ -64,6 +64,10 @@ class StorageConfig:
     # memory until it closes it, so this bounds the memory of every concurrent writer.
     target_file_mb: int = 32
 
+    @property
+    def target_file_bytes(self) -> int:
+        return self.target_file_mb * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class SourceConfig:

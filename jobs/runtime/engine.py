@@ -51,7 +51,6 @@ class Engine:
                 self._server = None
 
 
-
 def start_engine(engine: EngineConfig, storage: StorageConfig) -> Engine:
     if engine.kind == "local":
         result = _start_sail(engine)

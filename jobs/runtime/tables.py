@@ -100,7 +100,7 @@ class Tables:
             writer = writer.partitionBy(*partition_by)
         if self.table_format == "delta":
             writer = writer.option("overwriteSchema" if mode == "overwrite" else "mergeSchema", "true")
-            writer = writer.option("targetFileSize", str(self.storage.target_file_mb * 1024 * 1024))
+            writer = writer.option("targetFileSize", str(self.storage.target_file_bytes))
         if self.storage.use_catalog:
             writer.saveAsTable(self.qualified(name))
         else:
