@@ -53,7 +53,7 @@ setup(
             "pysail>=0.7.2,<0.8",
             "delta-spark>=4.0,<4.5",
         ],
-        "dev": ["pytest>=8", "ruff>=0.6"],
+        "dev": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6"],
     },
     entry_points={
         "console_scripts": [

@@ -29,6 +29,10 @@ write bronze; annotate = fastText + write silver.candidates; the later stages =
 writing their outputs. Results go to ``benchmarks/results/run-<engine>-<scale>.json``;
 the full-size run also to ``full-<date>.json``.
 
+``--until STAGE`` stops after that stage (e.g. ``--until ingest`` to compare ingest's
+time and memory across scales without the two-hour annotate); the result then has no
+``final_rows`` and only those stages' floors, and is saved as ``run-<engine>-<scale>-<stage>.json``.
+
 ``--resume-from STAGE --stages-log LOG`` continues a run that stopped before
 ``STAGE`` (a crash, or a session that ended): the demo data and the lake stay,
 the earlier stages' figures are taken from the JSON lines the stopped run
@@ -254,7 +258,7 @@ def earlier_stages(log: Path, before: str) -> list[dict[str, Any]]:
 
 
 def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
-        stages_log: Path | None = None) -> dict[str, Any]:
+        stages_log: Path | None = None, until: str | None = None) -> dict[str, Any]:
     tag = f"{scale:g}"
     demo = WORK / f"run-demo-{tag}"
     lake = WORK / f"run-lake-{engine}-{tag}"
@@ -280,12 +284,16 @@ def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
     }
     if resume_from:
         figures["resumed_from"] = resume_from
+    names = list(STAGES)
+    wanted = names[: names.index(until) + 1] if until else names
+    if until:
+        figures["until"] = until
     with TreeMemory() as memory, open_runtime(str(conf)) as rt:
         cores = max(1, process_pool.pool_size()) if engine == "local" else 2
         figures["cores_used"] = cores
         started = time.perf_counter() - sum(s["seconds"] for s in stages)
         for name, body in STAGES.items():
-            if any(s["stage"] == name for s in stages):
+            if name not in wanted or any(s["stage"] == name for s in stages):
                 continue
             memory.reset()
             stage_started = time.perf_counter()
@@ -304,23 +312,23 @@ def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
             )
             print(json.dumps(stages[-1]), flush=True)
         figures["wall_s"] = round(time.perf_counter() - started, 1)
-        figures["final_rows"] = rt.tables.read("gold.sft_mix").count()
-        figures["cold_start_rows"] = rt.tables.read("gold.cold_start").count()
+        if "export" in wanted:
+            figures["final_rows"] = rt.tables.read("gold.sft_mix").count()
+            figures["cold_start_rows"] = rt.tables.read("gold.cold_start").count()
         figures["candidates"] = stages[0]["rows_out"]
 
         # Floors, after the pipeline so they do not warm its caches.
         memory.reset()
-        ft = fasttext_floor(rt)
+        ft = fasttext_floor(rt) if "annotate" in wanted else None
         figures["floor_fasttext"] = ft
-        writes = {name: round(write_floor(rt, tables), 1) for name, tables in STAGE_OUTPUTS.items()}
+        writes = {name: round(write_floor(rt, tables), 1) for name, tables in STAGE_OUTPUTS.items() if name in wanted}
         figures["floor_write_s"] = writes
     parse_s, parse_bytes = parse_floor(demo / "raw")
     figures["floor_parse"] = {"seconds_one_core": round(parse_s, 1), "mb": round(parse_bytes / 1e6, 1),
                               "mb_per_s_one_core": round(parse_bytes / 1e6 / parse_s, 1)}
-    floors = {
-        "ingest": parse_s / cores + writes["ingest"],
-        "annotate": ft["seconds_one_core_all_text"] / cores + writes["annotate"],
-    }
+    floors = {"ingest": parse_s / cores + writes["ingest"]}
+    if ft is not None:
+        floors["annotate"] = ft["seconds_one_core_all_text"] / cores + writes["annotate"]
     for stage in stages:
         name = stage["stage"]
         floor = floors.get(name, writes[name])
@@ -329,7 +337,7 @@ def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
         stage["ratio_to_floor"] = round(stage["seconds"] / floor, 2) if floor >= 0.1 else None
         if name == "ingest":
             stage["mb_per_s"] = round(input_bytes / 1e6 / stage["seconds"], 1)
-        if name == "annotate":
+        if name == "annotate" and ft is not None:
             stage["mb_per_s"] = round(ft["text_mb"] / stage["seconds"], 2)
     figures["stages"] = stages
     figures["peak_rss_gb"] = max(s["peak_rss_gb"] for s in stages)
@@ -339,8 +347,9 @@ def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
 def save(figures: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     text = json.dumps(figures, indent=2) + "\n"
-    (RESULTS / f"run-{figures['engine']}-{figures['scale']:g}.json").write_text(text)
-    if figures["scale"] >= 1:
+    until = f"-{figures['until']}" if figures.get("until") else ""
+    (RESULTS / f"run-{figures['engine']}-{figures['scale']:g}{until}.json").write_text(text)
+    if figures["scale"] >= 1 and not until:
         (RESULTS / f"full-{figures['date']}.json").write_text(text)
 
 
@@ -379,6 +388,7 @@ def main() -> None:
     parser.add_argument("--compare", type=float, metavar="SCALE", help="print both engines' results")
     parser.add_argument("--resume-from", choices=list(STAGES), help="continue a stopped run at this stage")
     parser.add_argument("--stages-log", type=Path, help="the stopped run's output (its stage lines)")
+    parser.add_argument("--until", choices=list(STAGES), help="stop after this stage")
     args = parser.parse_args()
     if args.compare is not None:
         print(compare(args.compare))
@@ -386,7 +396,7 @@ def main() -> None:
     setup_logging()
     if args.resume_from and not args.stages_log:
         parser.error("--resume-from needs --stages-log")
-    figures = run(args.scale, args.engine, args.keep, args.resume_from, args.stages_log)
+    figures = run(args.scale, args.engine, args.keep, args.resume_from, args.stages_log, args.until)
     save(figures)
     print(json.dumps({k: v for k, v in figures.items() if k != "stages"}, indent=2))
     print(f"{'stage':<10} {'seconds':>9} {'rows/s':>9} {'floor s':>9} {'x floor':>8} {'peak GB':>8}")

@@ -30,14 +30,18 @@ from sftmix.jobs.raw_files import (
     GENERATION_FIELDS,
     JUDGMENT_FIELDS,
     JUDGMENT_STAGED_SCHEMA,
+    STAGED_FILES_SCHEMA,
     STAGED_SCHEMA,
     WORK_SCHEMA,
     ReadLimits,
     read_judgment_items,
     read_work_items,
+    write_staged_files,
 )
 from sftmix.jobs.runtime.config import ConfigError, JudgmentConfig, SourceConfig
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
+from sftmix.jobs.runtime.tables import is_local_path, local_path
+from sftmix.transforms import process_pool
 from sftmix.transforms.judgments import JudgmentShape
 from sftmix.transforms.raw_records import SourceShape, validate_field_names
 
@@ -109,6 +113,35 @@ def read_staged(rt: Runtime, items: list[WorkItem]) -> DataFrame:
         return read_work_items(batches, shapes, limits)
 
     return work.mapInArrow(read, STAGED_SCHEMA)
+
+
+def stage_items(rt: Runtime, items: list[WorkItem], scratch: str) -> None:
+    """Write every work item's staged rows to Parquet under ``scratch``.
+
+    Where UDFs share one GIL (a process pool is configured: Sail) and ``scratch``
+    is a local path, pool workers parse the files and write the Parquet files
+    themselves, so parsing uses every core and the rows never pass through the
+    engine twice; elsewhere the engine writes what ``read_staged`` yields. Both
+    give the same rows (tests/test_ingest.py runs either way).
+    """
+    if process_pool.pool_size() == 0 or not is_local_path(scratch):
+        read_staged(rt, items).write.mode("overwrite").parquet(scratch)
+        return
+    directory = local_path(scratch)
+    os.makedirs(directory, exist_ok=True)
+    shapes = {s.name: source_shape(s) for s in rt.config.sources}
+    cfg = rt.config.ingest
+    limits = ReadLimits(cfg.max_record_bytes, cfg.quarantine_raw_chars, cfg.batch_rows)
+    work = rt.spark.createDataFrame([(i.source, i.file, i.request_file) for i in items], WORK_SCHEMA)
+    work = work.repartition(max(1, min(len(items), 64)), "file")
+
+    def write(batches):  # noqa: ANN001, ANN202 - the engine passes an iterator of Arrow batches
+        return write_staged_files(batches, shapes, limits, directory)
+
+    written = work.mapInArrow(write, STAGED_FILES_SCHEMA).collect()  # one small row per file
+    missing = [r.file for r in written if not os.path.isfile(r.staged_file)]
+    if len(written) != len(items) or missing:
+        raise IngestError(f"staging wrote {len(written)} of {len(items)} files; missing: {missing[:3]}")
 
 
 def list_judgment_items(judgment: JudgmentConfig) -> list[WorkItem]:
@@ -209,7 +242,7 @@ def ingest(rt: Runtime) -> StageResult:
     try:
         # Read and check everything first: nothing lands when any source or judgment is too broken.
         if items:
-            read_staged(rt, items).write.mode("overwrite").parquet(scratch)
+            stage_items(rt, items, scratch)
             staged = rt.spark.read.parquet(scratch)
             per_file = _per_file(staged)
             check_bad_fractions(rt, per_file, staged)

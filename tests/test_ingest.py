@@ -14,6 +14,7 @@ import zstandard
 from deltalake import DeltaTable
 
 from sftmix.jobs.ingest import IngestError, ingest
+from sftmix.transforms import process_pool
 from sftmix.transforms.raw_records import candidate_id
 
 from .conftest import REPO, read_back
@@ -203,3 +204,25 @@ def test_local_tables_read_back_with_deltalake(runtime_factory, tmp_path: Path) 
     for row in engine_rows:
         assert by_id[row["candidate_id"]]["completion"] == row["completion"]
         assert by_id[row["candidate_id"]]["line"] == row["line"]
+
+
+def test_pool_staging_lands_the_same_rows_as_engine_staging(runtime_factory, tmp_path: Path) -> None:
+    """With a process pool (Sail), workers write the staged Parquet themselves; without one the engine does."""
+    write_raw_files(tmp_path / "raw")
+    conf = write_config(tmp_path / "raw")
+    landed = {}
+    for pool in (0, 2):
+        rt = runtime_factory(conf, storage__root=str(tmp_path / f"lake-{pool}"))
+        process_pool.configure(pool)
+        result = ingest(rt)
+        landed[pool] = (
+            result.rows_in,
+            result.rows_out,
+            read_back(rt, "bronze.generations"),
+            read_back(rt, "bronze.quarantine"),
+            [{k: v for k, v in r.items() if k != "ingest_run_id"} for r in read_back(rt, "bronze.ingested_files")],
+        )
+    assert landed[0][:2] == landed[2][:2] == (22, 12)
+    for inline, pooled in zip(landed[0][2:], landed[2][2:], strict=True):
+        strip = [{k: v for k, v in r.items() if k != "ingest_run_id"} for r in inline]
+        assert strip == [{k: v for k, v in r.items() if k != "ingest_run_id"} for r in pooled]

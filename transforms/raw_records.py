@@ -40,6 +40,7 @@ and hashes the key with ``candidate_id`` below, so both map to one id.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -88,10 +89,22 @@ class SourceShape:
                 raise RecordError("missing_field", f"missing required field {self.path(name)!r} ({name})")
 
     def path(self, logical: str) -> str | None:
-        mapped = dict(self.fields)
+        mapped = self._mapped
         if logical in mapped:
             return mapped[logical] or None
         return DEFAULT_FIELDS.get(logical)
+
+    @functools.cached_property
+    def candidate_paths(self) -> tuple[str | None, ...]:
+        """Paths of candidate_fields' inputs, resolved once per shape (they run for every candidate)."""
+        names = ("completion", "reasoning", "finish_reason", "completion_tokens", "tests_passed", "tests_total",
+                 "judge_score", "verdict")
+        return tuple(self.path(name) for name in names)
+
+    @functools.cached_property
+    def _mapped(self) -> dict[str, str]:
+        # Built once per shape: path() runs ~10 times per candidate (a third of ingest's Python time).
+        return dict(self.fields)
 
 
 def validate_field_names(shape_format: str, fields: dict[str, str]) -> list[str]:
@@ -110,8 +123,10 @@ def lookup(record: Any, path: str | None) -> Any:
     """The value at a dotted path; a numeric part indexes a list (``instances.0.output``)."""
     if path is None:
         return None
+    if type(record) is dict and "." not in path:  # the common case, without the walk
+        return record.get(path)
     node = record
-    for part in path.split("."):
+    for part in _path_parts(path):
         if isinstance(node, dict):
             node = node.get(part)
         elif isinstance(node, list) and part.isdigit():
@@ -119,6 +134,11 @@ def lookup(record: Any, path: str | None) -> Any:
         else:
             return None
     return node
+
+
+@functools.lru_cache(maxsize=4096)
+def _path_parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
 
 
 def _text(value: Any, name: str, required: bool = False) -> str | None:
@@ -248,17 +268,17 @@ def prompt_fields(record: Any, shape: SourceShape) -> dict[str, Any]:
 
 def candidate_fields(item: Any, shape: SourceShape, sample_index: int | None) -> dict[str, Any]:
     """Fields of one completion; ``item`` is the flat record or a grouped list item."""
-    completion = _text(lookup(item, shape.path("completion")), shape.path("completion") or "completion", True)
+    completion, reasoning, finish, tokens, passed, total, score, verdict = shape.candidate_paths
     return {
-        "completion": completion,
-        "reasoning_content": _text(lookup(item, shape.path("reasoning")), "reasoning"),
-        "finish_reason": _text(lookup(item, shape.path("finish_reason")), "finish_reason"),
+        "completion": _text(lookup(item, completion), completion or "completion", True),
+        "reasoning_content": _text(lookup(item, reasoning), "reasoning"),
+        "finish_reason": _text(lookup(item, finish), "finish_reason"),
         "sample_index": sample_index,
-        "completion_tokens": _int(lookup(item, shape.path("completion_tokens")), "completion_tokens"),
-        "tests_passed": _int(lookup(item, shape.path("tests_passed")), "tests_passed"),
-        "tests_total": _int(lookup(item, shape.path("tests_total")), "tests_total"),
-        "judge_score": _number(lookup(item, shape.path("judge_score")), "judge_score"),
-        "external_verdict": _verdict(lookup(item, shape.path("verdict"))),
+        "completion_tokens": _int(lookup(item, tokens), "completion_tokens"),
+        "tests_passed": _int(lookup(item, passed), "tests_passed"),
+        "tests_total": _int(lookup(item, total), "tests_total"),
+        "judge_score": _number(lookup(item, score), "judge_score"),
+        "external_verdict": _verdict(lookup(item, verdict)),
     }
 
 

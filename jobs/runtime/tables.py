@@ -68,9 +68,9 @@ class Tables:
         if self.storage.use_catalog:
             return bool(self.spark.catalog.tableExists(self.qualified(name)))
         path = self.location(name)
-        if _is_local(path):
+        if is_local_path(path):
             marker = "_delta_log" if self.table_format == "delta" else ""
-            return os.path.isdir(os.path.join(_local(path), marker)) and any(Path(_local(path)).iterdir())
+            return os.path.isdir(os.path.join(local_path(path), marker)) and any(Path(local_path(path)).iterdir())
         try:
             self.spark.read.format(self.table_format).load(path).limit(0).collect()
             return True
@@ -187,8 +187,8 @@ class Tables:
         return f"{self.storage.root.rstrip('/')}/_scratch/{purpose}-{uuid.uuid4().hex[:12]}"
 
     def drop_scratch(self, path: str) -> None:
-        if _is_local(path):
-            shutil.rmtree(_local(path), ignore_errors=True)
+        if is_local_path(path):
+            shutil.rmtree(local_path(path), ignore_errors=True)
 
     def register_all(self, names: tuple[str, ...] = TABLES) -> list[str]:
         """Make every existing table queryable by its logical name in SQL (path storage)."""
@@ -239,9 +239,9 @@ def _split(name: str) -> tuple[str, str]:
     return layer, table
 
 
-def _is_local(path: str) -> bool:
+def is_local_path(path: str) -> bool:
     return "://" not in path or path.startswith("file://")
 
 
-def _local(path: str) -> str:
+def local_path(path: str) -> str:
     return path.removeprefix("file://")
