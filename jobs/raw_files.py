@@ -341,6 +341,11 @@ _ARROW_STAGED_FILES = pa.schema([pa.field("file", pa.large_string()), pa.field("
                                  pa.field("rows", pa.int64())])
 
 
+# Columns with few distinct values; dictionary-encoding the long texts costs time for nothing
+# (a 605 MB file: 2.0 -> 1.7 s of CPU to write).
+_DICTIONARY_COLUMNS = ["source", "kind", "domain", "language", "finish_reason", "model", "file", "error"]
+
+
 def stage_file(task: tuple[dict[str, Any], SourceShape, ReadLimits, str]) -> int:
     """Pool work: the staged rows of one work item, written to the Parquet file ``task[3]``; their count.
 
@@ -350,7 +355,7 @@ def stage_file(task: tuple[dict[str, Any], SourceShape, ReadLimits, str]) -> int
     item, shape, limits, out = task
     rows = 0
     partial = out + ".partial"
-    with pq.ParquetWriter(partial, ARROW_STAGED, compression="snappy") as writer:
+    with pq.ParquetWriter(partial, ARROW_STAGED, compression="snappy", use_dictionary=_DICTIONARY_COLUMNS) as writer:
         for batch in read_item(item, shape, limits):
             writer.write_batch(batch)
             rows += batch.num_rows
