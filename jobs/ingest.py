@@ -100,14 +100,19 @@ def source_shape(source: SourceConfig) -> SourceShape:
     )
 
 
-def read_staged(rt: Runtime, items: list[WorkItem]) -> DataFrame:
-    """Staged rows of every work item, read on the executors."""
+def work_frame(rt: Runtime, items: list[WorkItem]) -> tuple[DataFrame, dict[str, SourceShape], ReadLimits]:
+    """The work items as a frame, one file per task, with the sources' shapes and the read limits."""
     shapes = {s.name: source_shape(s) for s in rt.config.sources}
     cfg = rt.config.ingest
     limits = ReadLimits(cfg.max_record_bytes, cfg.quarantine_raw_chars, cfg.batch_rows)
     work = rt.spark.createDataFrame([(i.source, i.file, i.request_file) for i in items], WORK_SCHEMA)
     # One file per task: files are the unit of parallelism (demo and real dumps come sharded).
-    work = work.repartition(max(1, min(len(items), 64)), "file")
+    return work.repartition(max(1, min(len(items), 64)), "file"), shapes, limits
+
+
+def read_staged(rt: Runtime, items: list[WorkItem]) -> DataFrame:
+    """Staged rows of every work item, read on the executors."""
+    work, shapes, limits = work_frame(rt, items)
 
     def read(batches):  # noqa: ANN001, ANN202 - the engine passes an iterator of Arrow batches
         return read_work_items(batches, shapes, limits)
@@ -129,11 +134,7 @@ def stage_items(rt: Runtime, items: list[WorkItem], scratch: str) -> None:
         return
     directory = local_path(scratch)
     os.makedirs(directory, exist_ok=True)
-    shapes = {s.name: source_shape(s) for s in rt.config.sources}
-    cfg = rt.config.ingest
-    limits = ReadLimits(cfg.max_record_bytes, cfg.quarantine_raw_chars, cfg.batch_rows)
-    work = rt.spark.createDataFrame([(i.source, i.file, i.request_file) for i in items], WORK_SCHEMA)
-    work = work.repartition(max(1, min(len(items), 64)), "file")
+    work, shapes, limits = work_frame(rt, items)
 
     def write(batches):  # noqa: ANN001, ANN202 - the engine passes an iterator of Arrow batches
         return write_staged_files(batches, shapes, limits, directory)

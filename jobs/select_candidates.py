@@ -3,8 +3,8 @@
 Rejection sampling per prompt (``transforms/selection.py``): among candidates
 with no reject reason and an accepted verdict, ``all_correct`` or ``top_k``
 by the configured keys, ties broken by ``xxhash64(seed, candidate_id)``.
-The ranked candidates go to a scratch table first, so the three outputs read
-one stored ranking instead of recomputing the windows three times.
+The ranking (ids and ranks only) goes to a scratch table first, so the outputs
+join one stored ranking to the candidates instead of recomputing the windows.
 
 Incremental: silver.prompts keeps each prompt's ``candidates_key`` (a hash
 of its candidates' ids, judgment keys and annotate settings) and the
@@ -33,11 +33,12 @@ from sftmix.jobs.runtime.config import settings_hash
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
 from sftmix.transforms.selection import (
     PROMPT_KEY,
+    candidate_ranking,
     candidates_key,
     prompt_summary,
-    rank_candidates,
     rl_prompt_pool,
     selected_candidates,
+    with_ranking,
 )
 
 # Totals the stage reports, summed over the groups of its one silver.prompts aggregate.
@@ -70,6 +71,19 @@ def incremental_prompts(rt: Runtime, keys: DataFrame, config: str) -> tuple[Data
     return touched, gone
 
 
+def stored_ranking(rt: Runtime, candidates: DataFrame, scratch: str) -> DataFrame:
+    """``candidates`` with their ranking, the ranking computed once and stored narrow in ``scratch``.
+
+    Only the ids and ranks are stored (the window runs once whatever reads it); each output joins
+    them to the candidates it reads. Storing every ranked candidate with its texts cost a second
+    full write of silver.candidates (3.2M rows, ~20 GB at full size).
+    """
+    ranking = candidate_ranking(candidates, rt.config.select, rt.config.seed)
+    ranking.write.mode("overwrite").parquet(scratch)
+    # With the schema: Sail writes no file for an empty frame, and a bare read finds no columns.
+    return with_ranking(candidates, rt.spark.read.schema(ranking.schema).parquet(scratch))
+
+
 def with_keys(summary: DataFrame, keys: DataFrame, config: str) -> DataFrame:
     return summary.join(keys, PROMPT_KEY).select("*", F.lit(config).alias("select_config"))
 
@@ -90,8 +104,7 @@ def select(rt: Runtime) -> StageResult:
         plan = incremental_prompts(rt, keys, config)
         if isinstance(plan, str):
             log.info("select: ranking every prompt: %s", plan)
-            rank_candidates(candidates, params, rt.config.seed).write.mode("overwrite").parquet(scratch)
-            ranked = rt.spark.read.parquet(scratch)
+            ranked = stored_ranking(rt, candidates, scratch)
             tables.write(selected_candidates(ranked), "silver.selected")
             tables.write(with_keys(prompt_summary(ranked), keys, config), "silver.prompts")
             incremental: dict[str, Any] = {"mode": "full", "why": plan}
@@ -153,10 +166,7 @@ def select_touched(
         both.write.mode("overwrite").parquet(prompts_path)
         changed = rt.spark.read.schema(both.schema).parquet(prompts_path)
         counts = changed.count()
-        ranked_prompts = candidates.join(changed, PROMPT_KEY, "left_semi")
-        ranking = rank_candidates(ranked_prompts, rt.config.select, rt.config.seed)
-        ranking.write.mode("overwrite").parquet(scratch)
-        ranked = rt.spark.read.schema(ranking.schema).parquet(scratch)
+        ranked = stored_ranking(rt, candidates.join(changed, PROMPT_KEY, "left_semi"), scratch)
         old_selection = tables.read("silver.selected").join(changed, PROMPT_KEY, "left_semi").select("candidate_id")
         tables.merge(selected_candidates(ranked), "silver.selected", ["candidate_id"], delete=old_selection)
         summary = with_keys(prompt_summary(ranked), keys, config)

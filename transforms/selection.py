@@ -120,11 +120,24 @@ def _eligible(params: SelectParams) -> Column:
 
 
 def rank_candidates(candidates: DataFrame, params: SelectParams, seed: int) -> DataFrame:
-    """Every candidate with ``eligible``, ``selected`` and ``select_rank`` (null unless eligible).
+    """Every candidate with ``eligible``, ``selected`` and ``select_rank`` (null unless eligible)."""
+    return with_ranking(candidates, candidate_ranking(candidates, params, seed))
 
-    The window sorts a narrow frame (ids and the evaluated sort keys), joined back to the
-    candidates with the narrow side first (the side a hash join builds in memory): sorting the
-    wide rows (reasoning texts) held the whole table in the engine's memory.
+
+def with_ranking(candidates: DataFrame, ranking: DataFrame) -> DataFrame:
+    """``candidates`` joined with ``candidate_ranking``'s rows, the narrow side first (the side a
+    hash join builds in memory)."""
+    joined = ranking.join(candidates, F.col("_ranked_id") == F.col("candidate_id"), "inner")
+    return joined.select(*candidates.columns, "eligible", "select_rank", "selected")
+
+
+def candidate_ranking(candidates: DataFrame, params: SelectParams, seed: int) -> DataFrame:
+    """(``_ranked_id``, ``eligible``, ``select_rank``, ``selected``) of every candidate.
+
+    The window sorts a narrow frame (ids and the evaluated sort keys): sorting the wide rows
+    (reasoning texts) held the whole table in the engine's memory. Kept narrow so a stage can
+    store it and join it to the candidates for each output, instead of storing every candidate
+    column a second time.
     """
     policies, policy_index = _policies(params)
     ordering = _ordering(policies)
@@ -151,14 +164,12 @@ def rank_candidates(candidates: DataFrame, params: SelectParams, seed: int) -> D
         cap = policy.k if policy.policy == "top_k" else policy.max_per_prompt
         limit = F.when(F.col("_policy") == position, F.lit(cap).cast("int")).otherwise(limit)
     keep = F.col("eligible") & (limit.isNull() | (F.col("select_rank") <= limit))
-    ranked = ranked.select(
+    return ranked.select(
         F.col("candidate_id").alias("_ranked_id"),
         "eligible",
         "select_rank",
         F.coalesce(keep, F.lit(False)).alias("selected"),
     )
-    joined = ranked.join(candidates, F.col("_ranked_id") == F.col("candidate_id"), "inner")
-    return joined.select(*candidates.columns, "eligible", "select_rank", "selected")
 
 
 def selected_candidates(ranked: DataFrame) -> DataFrame:
