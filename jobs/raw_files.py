@@ -349,12 +349,12 @@ _DICTIONARY_COLUMNS = ["source", "kind", "domain", "language", "finish_reason", 
 def stage_file(task: tuple[dict[str, Any], SourceShape, ReadLimits, str]) -> int:
     """Pool work: the staged rows of one work item, written to the Parquet file ``task[3]``; their count.
 
-    The file is written to a temporary name and renamed when complete, so a
-    worker that dies leaves no half file for the engine to read.
+    The file is written under a hidden name (a leading dot: both engines' readers skip it) and
+    renamed when complete, so a worker that dies leaves no half file for the engine to read.
     """
     item, shape, limits, out = task
     rows = 0
-    partial = out + ".partial"
+    partial = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.partial")
     with pq.ParquetWriter(partial, ARROW_STAGED, compression="snappy", use_dictionary=_DICTIONARY_COLUMNS) as writer:
         for batch in read_item(item, shape, limits):
             writer.write_batch(batch)
