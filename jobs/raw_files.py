@@ -131,8 +131,12 @@ def _arrow_type(data_type: T.DataType) -> pa.DataType:
     raise TypeError(data_type)
 
 
-ARROW_STAGED = pa.schema([pa.field(f.name, _arrow_type(f.dataType)) for f in STAGED_SCHEMA.fields])
-ARROW_JUDGMENT_STAGED = pa.schema([pa.field(f.name, _arrow_type(f.dataType)) for f in JUDGMENT_STAGED_SCHEMA.fields])
+def _arrow_schema(schema: T.StructType) -> pa.Schema:
+    return pa.schema([pa.field(f.name, _arrow_type(f.dataType)) for f in schema.fields])
+
+
+ARROW_STAGED = _arrow_schema(STAGED_SCHEMA)
+ARROW_JUDGMENT_STAGED = _arrow_schema(JUDGMENT_STAGED_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -333,12 +337,9 @@ def read_work_items(
             yield from read_item(item, shapes[item["source"]], limits)
 
 
-STAGED_FILES_SCHEMA = T.StructType(
-    [T.StructField("file", T.StringType()), T.StructField("staged_file", T.StringType()),
-     T.StructField("rows", T.LongType())]
-)
-_ARROW_STAGED_FILES = pa.schema([pa.field("file", pa.large_string()), pa.field("staged_file", pa.large_string()),
-                                 pa.field("rows", pa.int64())])
+# What write_staged_files reports: the work items whose staged file is complete.
+STAGED_FILES_SCHEMA = T.StructType([T.StructField("file", T.StringType())])
+_ARROW_STAGED_FILES = _arrow_schema(STAGED_FILES_SCHEMA)
 
 
 # Columns with few distinct values; dictionary-encoding the long texts costs time for nothing
@@ -346,21 +347,18 @@ _ARROW_STAGED_FILES = pa.schema([pa.field("file", pa.large_string()), pa.field("
 _DICTIONARY_COLUMNS = ["source", "kind", "domain", "language", "finish_reason", "model", "file", "error"]
 
 
-def stage_file(task: tuple[dict[str, Any], SourceShape, ReadLimits, str]) -> int:
-    """Pool work: the staged rows of one work item, written to the Parquet file ``task[3]``; their count.
+def stage_file(task: tuple[dict[str, Any], SourceShape, ReadLimits, str]) -> None:
+    """Pool work: the staged rows of one work item, written to the Parquet file ``task[3]``.
 
     The file is written under a hidden name (a leading dot: both engines' readers skip it) and
     renamed when complete, so a worker that dies leaves no half file for the engine to read.
     """
     item, shape, limits, out = task
-    rows = 0
     partial = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.partial")
     with pq.ParquetWriter(partial, ARROW_STAGED, compression="snappy", use_dictionary=_DICTIONARY_COLUMNS) as writer:
         for batch in read_item(item, shape, limits):
             writer.write_batch(batch)
-            rows += batch.num_rows
     os.replace(partial, out)
-    return rows
 
 
 def staged_file_name(item: dict[str, Any]) -> str:
@@ -373,19 +371,15 @@ def write_staged_files(
     batches: Iterator[pa.RecordBatch], shapes: dict[str, SourceShape], limits: ReadLimits, directory: str
 ) -> Iterator[pa.RecordBatch]:
     """The mapInArrow body on a one-GIL engine: each work item parsed and written to ``directory``
-    by a process-pool worker (every core parses; only file names and counts come back)."""
+    by a process-pool worker (every core parses; only the files' names come back)."""
     for batch in batches:
         items = batch.to_pylist()
         tasks = [
             (item, shapes[item["source"]], limits, os.path.join(directory, staged_file_name(item)))
             for item in items
         ]
-        written = list(process_pool.imap(stage_file, tasks))
-        yield pa.RecordBatch.from_pylist(
-            [{"file": item["file"], "staged_file": task[3], "rows": rows}
-             for item, task, rows in zip(items, tasks, written, strict=True)],
-            _ARROW_STAGED_FILES,
-        )
+        list(process_pool.imap(stage_file, tasks))  # every file written (a worker's error raises here)
+        yield pa.RecordBatch.from_pylist([{"file": item["file"]} for item in items], _ARROW_STAGED_FILES)
 
 
 def _judgment_records(path: str, file_format: str, limits: ReadLimits) -> Iterator[tuple[int, Any, bytes | None]]:
