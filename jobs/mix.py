@@ -30,7 +30,12 @@ from pyspark.sql import types as T
 
 from sftmix.jobs import ops
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
-from sftmix.transforms.cold_start import cold_start_scores, pick_cold_start, render_cold_start
+from sftmix.transforms.cold_start import (
+    best_readable,
+    cold_start_scores,
+    pick_cold_start,
+    render_cold_start,
+)
 from sftmix.transforms.decisions import build_decisions
 from sftmix.transforms.mix import (
     PREV_COPIES,
@@ -274,9 +279,10 @@ def build_cold_start(
         return []
     scratch = rt.tables.scratch("cold-start-scores")
     try:
-        # Scores are read twice (sizes, then the draw); a scratch copy spares a second pass over the text.
+        # Stored before the threshold is applied (Sail cannot filter on the score over a Delta scan, see
+        # cold_start.readability) and read twice: for the sizes, then for the draw.
         cold_start_scores(candidates, status, params, seed).write.mode("overwrite").parquet(scratch)
-        scores = rt.spark.read.parquet(scratch)
+        scores = best_readable(rt.spark.read.parquet(scratch), params)
         label = "+".join(params.kinds)
         available = {
             (label, domain): n

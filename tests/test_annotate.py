@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import re
 
 import pytest
 from pyspark.sql import functions as F
@@ -668,6 +669,8 @@ def test_annotate_reasons_spans_and_same_signals_on_both_engines(runtime_factory
     (code_span,) = rows["code_in_math"]["spans"]
     assert rows["code_in_math"]["reasoning"][code_span["start"] : code_span["end"]].startswith("```python")
     assert rows["big"]["reasoning_chars"] > 10_000_000
+    # Every paragraph's length (what the cold-start readability reads), split here independently.
+    assert mixed["paragraph_chars"] == [len(p.strip()) for p in re.split(r"\n\s*\n", reasoning) if p.strip()]
 
 
 def test_decisions_and_whatif_read_signals_only(runtime_factory, monkeypatch, capsys) -> None:

@@ -7,12 +7,14 @@ from pyspark.sql import types as T
 
 from sftmix.transforms.cold_start import (
     ColdStartParams,
+    best_readable,
     cold_start_scores,
     pick_cold_start,
     readability,
     render_cold_start,
 )
 from sftmix.transforms.mix_plan import plan_mix
+from sftmix.transforms.paragraphs import paragraph_lengths
 
 from .test_mix import (
     CANDIDATE_SCHEMA,
@@ -31,9 +33,12 @@ SEED = 99
 
 def test_readability_is_the_share_of_text_in_short_paragraphs(runtime_factory, tmp_path) -> None:
     rt = runtime_factory(defaults_conf(tmp_path))
-    texts = [("a" * 100 + "\n\n" + "b" * 900,), ("line one\nline two\n\n  \n" + "c" * 50,), ("",), (None,)]
-    frame = rt.spark.createDataFrame(texts, T.StructType([T.StructField("reasoning", T.StringType())]))
-    values = [r["r"] for r in frame.select(readability("reasoning", 800).alias("r")).collect()]
+    texts = ["a" * 100 + "\n\n" + "b" * 900, "line one\nline two\n\n  \n" + "c" * 50, "", None]
+    assert [paragraph_lengths(t) for t in texts] == [[100, 900], [17, 50], [], []]
+    rows = [(paragraph_lengths(t),) for t in texts[:3]] + [(None,)]
+    schema = T.StructType([T.StructField("paragraph_chars", T.ArrayType(T.IntegerType()))])
+    frame = rt.spark.createDataFrame(rows, schema)
+    values = [r["r"] for r in frame.select(readability("paragraph_chars", 800).alias("r")).collect()]
     assert values == [0.1, 1.0, 0.0, 0.0]
 
 
@@ -51,7 +56,7 @@ def test_cold_start_picks_readable_clean_long_cots_per_domain(runtime_factory, t
     ]
     frame = rt.spark.createDataFrame(_tuples(candidates + odd, CANDIDATE_SCHEMA), CANDIDATE_SCHEMA)
     prompt_status = rt.spark.createDataFrame(status, STATUS_SCHEMA)
-    scores = cold_start_scores(frame, prompt_status, PARAMS, SEED)
+    scores = best_readable(cold_start_scores(frame, prompt_status, PARAMS, SEED), PARAMS)
     scored = {r["candidate_id"]: r.asDict() for r in scores.collect()}
 
     by_id = {c["candidate_id"]: c for c in candidates}

@@ -14,6 +14,7 @@ from sftmix.jobs.mix import find_cutoffs, mix, read_prompt_status
 from sftmix.transforms.decisions import build_decisions
 from sftmix.transforms.mix import MixParams, draw_mix, mix_pool, render_sft, with_sample_key
 from sftmix.transforms.mix_plan import MixShortfallError, plan_mix
+from sftmix.transforms.paragraphs import paragraph_lengths
 
 MESSAGE = T.StructType([T.StructField("role", T.StringType()), T.StructField("content", T.StringType())])
 CANDIDATE_SCHEMA = T.StructType(
@@ -30,6 +31,7 @@ CANDIDATE_SCHEMA = T.StructType(
         T.StructField("answer", T.StringType()),
         T.StructField("reasoning_chars", T.LongType()),
         T.StructField("answer_chars", T.LongType()),
+        T.StructField("paragraph_chars", T.ArrayType(T.IntegerType())),
         T.StructField("verdict", T.StringType()),
         T.StructField("reject_reasons", T.ArrayType(T.StringType())),
     ]
@@ -111,6 +113,7 @@ def candidate(kind: str, domain: str, p: int, i: int) -> dict[str, Any]:
         "answer": answer,
         "reasoning_chars": len(reasoning or ""),
         "answer_chars": len(answer),
+        "paragraph_chars": paragraph_lengths(reasoning),
         "verdict": "correct",
         "reject_reasons": reasons,
     }

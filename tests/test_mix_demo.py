@@ -54,6 +54,7 @@ def silver_from_truth(demo_dir: Path) -> tuple[list[dict], list[dict], list[tupl
                 "answer": "The answer.",
                 "reasoning_chars": c["reasoning_chars"],
                 "answer_chars": 11,
+                "paragraph_chars": [c["reasoning_chars"]] if c["reasoning_chars"] else [],
                 "verdict": "correct",
                 "reject_reasons": list(c["defects"] or []),
             }

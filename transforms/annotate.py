@@ -165,6 +165,7 @@ _SPARK_TYPES: dict[str, T.DataType] = {
     "int": T.IntegerType(),
     "float": T.DoubleType(),
     "bool": T.BooleanType(),
+    "ints": T.ArrayType(T.IntegerType()),
     "scripts": T.ArrayType(
         T.StructType([T.StructField("script", T.StringType()), T.StructField("letters", T.IntegerType())])
     ),
@@ -178,6 +179,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "int": pa.int32(),
     "float": pa.float64(),
     "bool": pa.bool_(),
+    "ints": pa.list_(pa.int32()),
     "scripts": pa.list_(pa.struct([("script", pa.string()), ("letters", pa.int32())])),
     "spans": pa.list_(_ARROW_SPAN),
 }

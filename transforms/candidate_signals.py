@@ -7,6 +7,10 @@ list of equal length out. It measures and never decides: thresholds live in
 at (foreign paragraphs, code blocks, the longest paragraph, the longest
 repeated span, the answer); the decision keeps those whose reason fired.
 
+``paragraph_chars`` keeps the length of every reasoning paragraph, so that the
+mix scores cold-start readability (at its own threshold) from a few integers
+instead of reading the reasoning text again.
+
 Span offsets are character offsets into ``reasoning`` or into ``answer``;
 ``detail`` starts with the field's name (``reasoning: ...``/``answer: ...``).
 """
@@ -63,6 +67,7 @@ SIGNAL_FIELDS: tuple[tuple[str, str], ...] = (
     ("code_line_share", "float"),
     ("code_language", "string"),
     ("paragraphs", "int"),
+    ("paragraph_chars", "ints"),
     ("longest_paragraph_chars", "int"),
     ("longest_paragraph_tokens", "int"),
     ("repetition_share", "float"),
@@ -241,6 +246,7 @@ def text_signals(
         round(code_lines / lines, 4) if lines else 0.0,
         code_r.language or code_a.language or None,
         len(paragraph_spans),
+        [end - start for start, end in paragraph_spans],
         longest_chars,
         estimate_tokens(longest_text),
         rep[0],

@@ -8,10 +8,11 @@ dedup, its reasoning length lies in a band, and its answer is a summary (long
 enough to be more than a bare ``\\boxed{}``, short next to the reasoning).
 
 Readability is measured, not guessed: the share of the reasoning's characters
-that sit in paragraphs of at most ``readable_paragraph_chars``. Candidates
-are ranked by it (ties in hash order), one per prompt, then drawn per domain
-with the same quota arithmetic as the mix. Scoring and ranking run on narrow
-rows; only the chosen few thousand ids are joined back to the text.
+that sit in paragraphs of at most ``readable_paragraph_chars``, from the
+paragraph lengths annotate recorded. Candidates are ranked by it (ties in hash
+order), one per prompt, then drawn per domain with the same quota arithmetic
+as the mix. Scoring and ranking run on narrow rows, without the text; only the
+chosen few thousand ids are joined back to it.
 """
 
 from __future__ import annotations
@@ -68,68 +69,33 @@ class ColdStartParams:
         )
 
 
-MARK = "\x01"  # stands for a paragraph break (a blank line) while paragraphs are measured
+def readability(paragraph_chars: str, readable_chars: int) -> F.Column:
+    """Share of the reasoning's characters in paragraphs of at most ``readable_chars`` (0 for none).
 
-
-def _marked(reasoning: str) -> F.Column:
-    """The reasoning ('' for null) with each paragraph break (a blank line) replaced by MARK."""
-    return F.regexp_replace(F.coalesce(F.col(reasoning), F.lit("")), r"\n\s*\n", MARK)
-
-
-def _unmarked_chars(text: F.Column) -> F.Column:
-    # A plain replace, not a regex: classic Spark's regexp_replace copies the text to UTF-16 and back.
-    return F.length(F.replace(text, F.lit(MARK), F.lit("")))
-
-
-def _short_chars(marked: F.Column, paragraph_chars: int) -> F.Column:
-    """Characters in paragraphs of at most ``paragraph_chars``: long paragraphs cut out, marks not counted.
-
-    A long paragraph is matched only where one starts (after a mark, or at the start) and takes that
-    mark with it. An unanchored ``[^\\x01]{801,}`` is linear in Rust's regex (Sail) but quadratic in
-    java.util.regex: it is retried at every character of every short paragraph and scans to the
-    paragraph's end each time (the mix stage on classic Spark at scale 0.01: 360 s with it, 75 s without).
-    Lookbehind would say it more plainly, but Rust's regex has none.
+    ``paragraph_chars`` is annotate's list of the reasoning's paragraph lengths (trimmed paragraphs
+    between blank lines), so the score needs no pass over the text: the mix at full size read ~10 GB
+    of reasoning for it before. Sail 0.7.2 fails (`No field named "?table?".<column>`) when a
+    filter on a lambda-built column like this one is pushed into a Delta scan (checked 2026-11):
+    filter the stored scores, never this expression directly.
     """
-    long_paragraph = "(?:\\x01|^)[^\\x01]{" + str(paragraph_chars + 1) + ",}"
-    return _unmarked_chars(F.regexp_replace(marked, long_paragraph, ""))
-
-
-def _share(short: F.Column, total: F.Column) -> F.Column:
+    lengths = F.coalesce(F.col(paragraph_chars), F.array().cast("array<int>"))
+    zero = F.lit(0).cast("long")
+    total = F.aggregate(lengths, zero, lambda acc, n: acc + n)
+    short = F.aggregate(lengths, zero, lambda acc, n: acc + F.when(n <= readable_chars, n).otherwise(0))
     return F.when(total > 0, short / total).otherwise(F.lit(0.0))
-
-
-def readability(reasoning: str, paragraph_chars: int) -> F.Column:
-    """Share of the reasoning's characters in paragraphs of at most ``paragraph_chars`` (0 for none).
-
-    Regex replaces, not ``split`` + ``filter(lambda)``: Sail 0.7.2 fails with `No field named
-    "?table?".reasoning` when a lambda-built column over a Delta scan is filtered on (checked 2026-11).
-    Paragraphs (split at blank lines) are marked with \\x01, long ones are cut out, the rest is measured.
-    One expression, for a select; ``with_readability`` gives the same values for a whole table faster.
-    """
-    marked = _marked(reasoning)
-    return _share(_short_chars(marked, paragraph_chars), _unmarked_chars(marked))
-
-
-def with_readability(df: DataFrame, reasoning: str, paragraph_chars: int) -> DataFrame:
-    """``df`` with ``readability`` (as ``readability()``) in place of ``reasoning``.
-
-    Three projections, so that each regex runs once per row: classic Spark computes the common parts
-    of the one-expression form (the marked text, its length) anew at each use.
-    """
-    keep = [c for c in df.columns if c != reasoning]
-    marked = df.select(*keep, _marked(reasoning).alias("_marked"))
-    counted = marked.select(
-        *keep,
-        _short_chars(F.col("_marked"), paragraph_chars).alias("_short"),
-        _unmarked_chars(F.col("_marked")).alias("_total"),
-    )
-    return counted.select(*keep, _share(F.col("_short"), F.col("_total")).alias("readability"))
 
 
 def cold_start_scores(
     candidates: DataFrame, prompt_status: DataFrame | None, params: ColdStartParams, seed: int
 ) -> DataFrame:
-    """Eligible candidates as narrow rows (ids, domain, readability, sample key), one per prompt."""
+    """Every eligible candidate as a narrow row: ids, domain, readability, sample key, rank in its prompt.
+
+    No readability threshold here (see ``readability``): ``best_readable`` applies it to the stored rows.
+    """
+    if "paragraph_chars" not in candidates.columns:
+        raise ValueError(
+            "silver.candidates has no paragraph_chars (an older sftmix annotated it): run annotate again"
+        )
     reasoning_chars = chars(candidates, "reasoning_chars", "reasoning")
     answer_chars = chars(candidates, "answer_chars", "answer")
     eligible = candidates.where(
@@ -145,28 +111,30 @@ def cold_start_scores(
             prompt_status.where(F.col("dedup_status") != "kept").select("source", "prompt_id").distinct()
         )
         eligible = eligible.join(F.broadcast(dropped), ["source", "prompt_id"], "left_anti")
-    narrow = eligible.select(
+    scored = eligible.select(
         "candidate_id",
         "source",
         "prompt_id",
         "domain",
-        "reasoning",
+        readability("paragraph_chars", params.readable_paragraph_chars).alias("readability"),
         F.xxhash64(F.lit(seed), F.col("candidate_id")).alias("sample_key"),
     )
-    scored = with_readability(narrow, "reasoning", params.readable_paragraph_chars).select(
-        "candidate_id", "source", "prompt_id", "domain", "readability", "sample_key"
-    )
-    readable = F.col("readability") >= params.min_readability
-    if not params.one_per_prompt:
-        return scored.where(readable)
-    # The threshold is tested after the window, not before: classic Spark pushes a filter under the
-    # projections, so the regexes would run twice per row (in the filter, then in the projection).
-    # Same rows: readability leads the order, so a prompt's best row is readable iff any row is.
-    best = Window.partitionBy("source", "prompt_id").orderBy(
+    best_first = Window.partitionBy("source", "prompt_id").orderBy(
         F.col("readability").desc(), "sample_key", "candidate_id"
     )
-    ranked = scored.withColumn("_n", F.row_number().over(best))
-    return ranked.where((F.col("_n") == 1) & readable).drop("_n")
+    return scored.withColumn("prompt_rank", F.row_number().over(best_first))
+
+
+def best_readable(scores: DataFrame, params: ColdStartParams) -> DataFrame:
+    """The stored scores at or above ``min_readability``; with ``one_per_prompt``, each prompt's best.
+
+    Same rows as thresholding first: readability leads the prompt order, so a prompt's best row is
+    readable iff any of its rows is.
+    """
+    readable = F.col("readability") >= params.min_readability
+    if params.one_per_prompt:
+        readable = readable & (F.col("prompt_rank") == 1)
+    return scores.where(readable).drop("prompt_rank")
 
 
 def pick_cold_start(scores: DataFrame, plans: list[StratumPlan]) -> DataFrame:

@@ -22,6 +22,11 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def paragraph_lengths(text: str | None) -> list[int]:
+    """The length in characters of every non-blank paragraph of ``text``, in order."""
+    return [end - start for start, end in paragraph_spans(text or "")]
+
+
 def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
     chunk = text[start:end]
     stripped = chunk.strip()
