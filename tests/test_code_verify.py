@@ -186,6 +186,70 @@ def sandbox_uid_processes() -> set[str]:
     return found
 
 
+# Looks for the expected outputs everywhere a case's process could: the spec files, every descriptor.
+STEAL_EXPECTED = """import os
+found = b""
+for name in ("expected.marshal", "spec.marshal", "spec.json"):
+    try:
+        found += open(name, "rb").read()
+    except OSError:
+        pass
+for fd in range(3, 256):
+    try:
+        os.lseek(fd, 0, 0)
+    except OSError:
+        pass
+    try:
+        found += os.read(fd, 1 << 16)
+    except OSError:
+        pass
+print("3" if b"3" in found else "none")"""
+
+
+@needs_sandbox
+def test_stdio_programs_run_as_a_fresh_interpreter_runs_them(pool: None) -> None:
+    """Each case runs in a child forked from the harness; what a program sees must be what
+    `python3 -I -S program.py < input` shows it."""
+    threaded = (
+        "import sys, threading\ndef main():\n    a, b = map(int, sys.stdin.readline().split())\n"
+        "    print(a + b)\nthreading.stack_size(1 << 26)\nthreading.Thread(target=main).start()"
+    )
+    at_exit = "import atexit\na, b = map(int, input().split())\natexit.register(print, a + b)"
+    main_guard = (
+        "import sys\ndef main():\n    print(sum(map(int, sys.stdin.buffer.read().split())))\n"
+        "if __name__ == '__main__':\n    main()"
+    )
+    items = [
+        (answer(threaded), SUM_CASES),  # a non-daemon thread prints after the module ends
+        (answer(at_exit), SUM_CASES),
+        (answer(main_guard), SUM_CASES),
+        (answer("import sys\nprint(sum(map(int, input().split())))\nsys.exit(0)"), SUM_CASES),
+        (answer("import sys\nprint(sum(map(int, input().split())))\nsys.exit(3)"), SUM_CASES),
+        (answer("import sys\nsys.exit('bad input')"), SUM_CASES),
+        (answer("print(sum(map(int, input().split())), end='')\nraise KeyError('k')"), SUM_CASES),
+        (answer("import sys\nprint(sys.argv, __file__, __name__)"), json.dumps(
+            [{"input": "", "output": "['program.py'] program.py __main__"}]
+        )),
+        (answer(STEAL_EXPECTED), SUM_CASES),
+    ]
+    outcomes = outcomes_of(items)
+    assert [(r.status, r.tests_passed) for r in outcomes] == [
+        ("pass", 2),
+        ("pass", 2),
+        ("pass", 2),
+        ("pass", 2),
+        ("runtime_error", 0),
+        ("runtime_error", 0),
+        ("runtime_error", 0),
+        ("pass", 1),
+        ("fail", 0),  # it found nothing to copy
+    ]
+    assert "exit code 3" in str(outcomes[4].failure)
+    assert "exit code 1: bad input" in str(outcomes[5].failure)
+    assert "exit code 1: KeyError: 'k'" in str(outcomes[6].failure)
+    assert "got 'none\\n'" in str(outcomes[8].failure)
+
+
 @needs_sandbox
 def test_hostile_candidates_end_with_the_right_status(pool: None) -> None:
     before = sandbox_uid_processes()  # another run of this suite's sandboxes may be live: not ours
@@ -199,7 +263,7 @@ def test_hostile_candidates_end_with_the_right_status(pool: None) -> None:
         (answer("import sys\nfor _ in range(1600):\n    sys.stdout.write('x' * 65536)"), SUM_CASES),
         (answer("import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=1)"), SUM_CASES),
         (answer("while True:\n    pass"), SUM_CASES),
-        (answer("import json\nprint(json.load(open('spec.json'))['cases'][0]['output'])"), SUM_CASES),
+        (answer(STEAL_EXPECTED), SUM_CASES),
         (answer("def square(x):\n    return x * x"), SQUARE_TESTS),  # the stage goes on
     ]
     statuses = [(r.status, r.tests_passed) for r in outcomes_of(items)]
@@ -211,7 +275,7 @@ def test_hostile_candidates_end_with_the_right_status(pool: None) -> None:
         ("runtime_error", 0),
         ("runtime_error", 0),
         ("timeout", 0),
-        ("runtime_error", 0),  # the expected outputs are not there to copy
+        ("fail", 0),  # the expected outputs are not there to copy
         ("pass", 3),
     ]
     if os.geteuid() == 0:  # as root the sandbox runs as its own uid: nothing of it may be left

@@ -56,10 +56,14 @@ class TestSpec:
             "tests": list(self.tests),
             "setup": self.setup,
             "entry_point": self.entry_point,
-            "cases": [{"input": i, "output": o} for i, o in self.cases],
+            "inputs": [i for i, _ in self.cases],
             "test_timeout_s": test_timeout_s,
             "output_chars": output_chars,
         }
+
+    def expected_outputs(self) -> list[str]:
+        """The stdio cases' outputs: a file of their own, which the harness reads only after every case ran."""
+        return [o for _, o in self.cases]
 
 
 def fenced_blocks(text: str) -> list[tuple[str, str]]:

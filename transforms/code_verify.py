@@ -55,7 +55,7 @@ Connect cluster whose UDFs run in their own Python workers).
 from __future__ import annotations
 
 import functools
-import json
+import marshal
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -206,8 +206,11 @@ def verify_one(program_text: str | None, spec: TestSpec, params: CodeVerifyParam
     files = {
         "harness.py": _harness_source(),
         "program.py": program_for(spec, code, params.program_source),
-        "spec.json": json.dumps(spec.harness_spec(params.test_timeout_s, params.output_chars)),
+        # marshal format 4 (plain data): readable by any Python 3 the sandbox may have.
+        "spec.marshal": marshal.dumps(spec.harness_spec(params.test_timeout_s, params.output_chars), 4),
     }
+    if spec.style == "stdio":
+        files["expected.marshal"] = marshal.dumps(spec.expected_outputs(), 4)
     result = run_in_sandbox(
         [SANDBOX_PYTHON, "-I", "-S", "harness.py"], files=files, limits=params.limits(), bwrap=params.bwrap
     )
