@@ -25,8 +25,10 @@ the ratio of the stage's time to its floor. Floors, measured in this run:
   engine to a scratch table (Delta on Sail, Parquet on classic Spark).
 
 A stage's floor is the sum of the floors of what it must do: ingest = parse +
-write bronze; annotate = fastText + write silver.candidates; the later stages =
-writing their outputs. Results go to ``benchmarks/results/run-<engine>-<scale>.json``;
+write bronze; annotate = fastText + write silver.candidates; export = writing
+gold.sft_mix and gold.cold_start as Parquet and as JSON lines (the formats it
+writes; before 2026-11-26 evening, one Delta rewrite of gold.sft_mix); the other
+stages = writing their outputs. Results go to ``benchmarks/results/run-<engine>-<scale>.json``;
 the full-size run also to ``full-<date>.json``.
 
 ``--until STAGE`` stops after that stage (e.g. ``--until ingest`` to compare ingest's
@@ -243,6 +245,26 @@ def write_floor(rt: Any, tables: tuple[str, ...]) -> float:
     return seconds
 
 
+def export_formats_floor(rt: Any, tables: tuple[str, ...]) -> float:
+    """Seconds for the engine to write ``tables`` in the formats export writes: Parquet and JSON lines.
+
+    Export's output is those two files per shard (plus a card and checksums): a Delta rewrite of
+    one table, the floor of the other stages, would count one format of two.
+    """
+    started = time.perf_counter()
+    paths = []
+    for name in tables:
+        df = rt.tables.read(name)
+        for fmt in ("parquet", "json"):
+            path = rt.tables.scratch(f"floor-{fmt}-{name}")
+            paths.append(path)
+            getattr(df.write.mode("overwrite"), fmt)(path)
+    seconds = time.perf_counter() - started
+    for path in paths:
+        rt.tables.drop_scratch(path)
+    return seconds
+
+
 def earlier_stages(log: Path, before: str) -> list[dict[str, Any]]:
     """The stage figures a stopped run printed, for the stages before ``before``."""
     printed = {}
@@ -323,10 +345,16 @@ def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
         figures["floor_fasttext"] = ft
         writes = {name: round(write_floor(rt, tables), 1) for name, tables in STAGE_OUTPUTS.items() if name in wanted}
         figures["floor_write_s"] = writes
+        if "export" in wanted:
+            figures["floor_export_formats_s"] = round(
+                export_formats_floor(rt, ("gold.sft_mix", "gold.cold_start")), 1
+            )
     parse_s, parse_bytes = parse_floor(demo / "raw")
     figures["floor_parse"] = {"seconds_one_core": round(parse_s, 1), "mb": round(parse_bytes / 1e6, 1),
                               "mb_per_s_one_core": round(parse_bytes / 1e6 / parse_s, 1)}
     floors = {"ingest": parse_s / cores + writes["ingest"]}
+    if "floor_export_formats_s" in figures:
+        floors["export"] = figures["floor_export_formats_s"]
     if ft is not None:
         floors["annotate"] = ft["seconds_one_core_all_text"] / cores + writes["annotate"]
     for stage in stages:
