@@ -27,16 +27,18 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sftmix.jobs.raw_files import (
+    ARROW_GENERATIONS,
     GENERATION_FIELDS,
     JUDGMENT_FIELDS,
     JUDGMENT_STAGED_SCHEMA,
-    STAGED_FILES_SCHEMA,
+    LANDED_SCHEMA,
     STAGED_SCHEMA,
     WORK_SCHEMA,
+    Landing,
     ReadLimits,
+    land_files,
     read_judgment_items,
     read_work_items,
-    write_staged_files,
 )
 from sftmix.jobs.runtime.config import ConfigError, JudgmentConfig, SourceConfig
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
@@ -100,13 +102,24 @@ def source_shape(source: SourceConfig) -> SourceShape:
     )
 
 
-def work_frame(rt: Runtime, items: list[WorkItem]) -> tuple[DataFrame, dict[str, SourceShape], ReadLimits]:
-    """The work items as a frame, one file per task, with the sources' shapes and the read limits."""
+def work_frame(
+    rt: Runtime, items: list[WorkItem], one_task: bool = False
+) -> tuple[DataFrame, dict[str, SourceShape], ReadLimits]:
+    """The work items as a frame, with the sources' shapes and the read limits.
+
+    One file per task: files are the unit of parallelism (demo and real dumps come sharded). With
+    ``one_task``, a single task gets every file, largest first: for a task that hands the files to
+    the process pool, whose workers are then the parallelism, and largest-first keeps them evenly
+    busy to the end (hash-spread over tasks, the last big file could run alone).
+    """
     shapes = {s.name: source_shape(s) for s in rt.config.sources}
     cfg = rt.config.ingest
     limits = ReadLimits(cfg.max_record_bytes, cfg.quarantine_raw_chars, cfg.batch_rows)
+    if one_task:
+        ordered = sorted(items, key=lambda i: (-i.size, i.file))
+        work = rt.spark.createDataFrame([(i.source, i.file, i.request_file) for i in ordered], WORK_SCHEMA)
+        return work.coalesce(1), shapes, limits
     work = rt.spark.createDataFrame([(i.source, i.file, i.request_file) for i in items], WORK_SCHEMA)
-    # One file per task: files are the unit of parallelism (demo and real dumps come sharded).
     return work.repartition(max(1, min(len(items), 64)), "file"), shapes, limits
 
 
@@ -120,29 +133,38 @@ def read_staged(rt: Runtime, items: list[WorkItem]) -> DataFrame:
     return work.mapInArrow(read, STAGED_SCHEMA)
 
 
-def stage_items(rt: Runtime, items: list[WorkItem], scratch: str) -> None:
-    """Write every work item's staged rows to Parquet under ``scratch``.
+def stage_items(rt: Runtime, items: list[WorkItem], scratch: str) -> list[tuple[str, int, int]] | None:
+    """Read every work item: staged rows to Parquet under ``scratch``, and where it can, the
+    candidate rows straight into ``bronze.generations``' directory.
 
-    Where UDFs share one GIL (a process pool is configured: Sail) and ``scratch``
-    is a local path, pool workers parse the files and write the Parquet files
-    themselves, so parsing uses every core and the rows never pass through the
-    engine twice; elsewhere the engine writes what ``read_staged`` yields. Both
-    give the same rows (tests/test_ingest.py runs either way).
+    Where UDFs share one GIL (a process pool is configured: Sail), ``scratch`` is local and the
+    table is a local Delta table, pool workers parse the files and write the candidate rows as the
+    table's data files themselves (``raw_files.Landing``): every core parses and the rows are
+    written once. Returns those files, for the caller to commit after its checks (or delete).
+    Elsewhere the engine writes all of ``read_staged`` to scratch and the caller writes the table
+    from it (None). Both land the same rows (tests/test_ingest.py runs either way).
     """
-    if process_pool.pool_size() == 0 or not is_local_path(scratch):
+    table = "bronze.generations"
+    if process_pool.pool_size() == 0 or not is_local_path(scratch) or not rt.tables.accepts_files(table):
         read_staged(rt, items).write.mode("overwrite").parquet(scratch)
-        return
+        return None
     directory = local_path(scratch)
+    table_dir = local_path(rt.tables.location(table))
     os.makedirs(directory, exist_ok=True)
-    work, shapes, limits = work_frame(rt, items)
+    os.makedirs(table_dir, exist_ok=True)
+    landing = Landing(directory, table_dir, rt.run_id, rt.config.storage.target_file_bytes)
+    work, shapes, limits = work_frame(rt, items, one_task=True)
 
-    def write(batches):  # noqa: ANN001, ANN202 - the engine passes an iterator of Arrow batches
-        return write_staged_files(batches, shapes, limits, directory)
+    def land(batches):  # noqa: ANN001, ANN202 - the engine passes an iterator of Arrow batches
+        return land_files(batches, shapes, limits, landing)
 
-    written = {r.file for r in work.mapInArrow(write, STAGED_FILES_SCHEMA).collect()}  # one small row per file
-    missing = [i.file for i in items if i.file not in written]
+    reported = work.mapInArrow(land, LANDED_SCHEMA).collect()  # one small row per data file
+    files = [(r.data_file, int(r.bytes), int(r.rows)) for r in reported if r.data_file]
+    missing = sorted({i.file for i in items} - {r.file for r in reported})
     if missing:
-        raise IngestError(f"staging wrote {len(items) - len(missing)} of {len(items)} files; missing: {missing[:3]}")
+        rt.tables.remove_files(table, files)
+        raise IngestError(f"the pool read {len(items) - len(missing)} of {len(items)} files; missing: {missing[:3]}")
+    return files
 
 
 def list_judgment_items(judgment: JudgmentConfig) -> list[WorkItem]:
@@ -240,13 +262,19 @@ def ingest(rt: Runtime) -> StageResult:
     judgment_scratch = tables.scratch("ingest-judgments")
     per_file: list[dict] = []
     judgment_files: list[dict] = []
+    landed: list[tuple[str, int, int]] | None = None  # data files the pool wrote, not yet committed
     try:
         # Read and check everything first: nothing lands when any source or judgment is too broken.
         if items:
-            stage_items(rt, items, scratch)
+            landed = stage_items(rt, items, scratch)
             staged = rt.spark.read.parquet(scratch)
             per_file = _per_file(staged)
             check_bad_fractions(rt, per_file, staged)
+            if landed is not None and sum(f[2] for f in landed) != sum(r["candidates"] for r in per_file):
+                raise IngestError(
+                    f"the data files hold {sum(f[2] for f in landed)} candidates, "
+                    f"the staged rows count {sum(r['candidates'] for r in per_file)}"
+                )
         if judgment_items:
             read_judgments_staged(rt, judgment_items).write.mode("overwrite").parquet(judgment_scratch)
             judged = rt.spark.read.parquet(judgment_scratch)
@@ -256,10 +284,14 @@ def ingest(rt: Runtime) -> StageResult:
             check_bad_fractions(rt, judgment_files, judged, limits)
 
         if items:
-            generations = staged.where(F.col("error").isNull()).select(
-                *[f.name for f in GENERATION_FIELDS], F.lit(rt.run_id).alias("ingest_run_id")
-            )
-            tables.write(generations, "bronze.generations", mode="append")
+            if landed is None:
+                generations = staged.where(F.col("error").isNull()).select(
+                    *[f.name for f in GENERATION_FIELDS], F.lit(rt.run_id).alias("ingest_run_id")
+                )
+                tables.write(generations, "bronze.generations", mode="append")
+            else:
+                tables.append_files("bronze.generations", landed, ARROW_GENERATIONS)
+                landed = None  # committed: part of the table now
             tables.write(_quarantine(staged, rt.run_id), "bronze.quarantine", mode="append")
         if judgment_items:
             judgments = judged.where(F.col("error").isNull()).select(
@@ -272,6 +304,8 @@ def ingest(rt: Runtime) -> StageResult:
             files_frame(rt, items + judgment_items, per_file + judgment_files), "bronze.ingested_files", mode="append"
         )
     finally:
+        if landed:
+            tables.remove_files("bronze.generations", landed)
         tables.drop_scratch(scratch)
         tables.drop_scratch(judgment_scratch)
 

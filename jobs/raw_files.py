@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import zstandard
 from pyspark.sql import types as T
@@ -115,9 +116,9 @@ WORK_SCHEMA = T.StructType(
 )
 
 
-def _arrow_type(data_type: T.DataType) -> pa.DataType:
+def _arrow_type(data_type: T.DataType, large: bool = True) -> pa.DataType:
     if isinstance(data_type, T.StringType):
-        return pa.large_string()
+        return pa.large_string() if large else pa.string()
     if isinstance(data_type, T.LongType):
         return pa.int64()
     if isinstance(data_type, T.DoubleType):
@@ -125,18 +126,21 @@ def _arrow_type(data_type: T.DataType) -> pa.DataType:
     if isinstance(data_type, T.BooleanType):
         return pa.bool_()
     if isinstance(data_type, T.ArrayType):
-        return pa.list_(_arrow_type(data_type.elementType))  # classic Spark rejects LargeList
+        return pa.list_(_arrow_type(data_type.elementType, large))  # classic Spark rejects LargeList
     if isinstance(data_type, T.StructType):
-        return pa.struct([pa.field(f.name, _arrow_type(f.dataType)) for f in data_type.fields])
+        return pa.struct([pa.field(f.name, _arrow_type(f.dataType, large)) for f in data_type.fields])
     raise TypeError(data_type)
 
 
-def _arrow_schema(schema: T.StructType) -> pa.Schema:
-    return pa.schema([pa.field(f.name, _arrow_type(f.dataType)) for f in schema.fields])
+def _arrow_schema(schema: T.StructType, large: bool = True) -> pa.Schema:
+    return pa.schema([pa.field(f.name, _arrow_type(f.dataType, large)) for f in schema.fields])
 
 
 ARROW_STAGED = _arrow_schema(STAGED_SCHEMA)
 ARROW_JUDGMENT_STAGED = _arrow_schema(JUDGMENT_STAGED_SCHEMA)
+# bronze.generations as it is stored: the candidate columns, then the run that ingested them.
+GENERATIONS_TABLE_SCHEMA = T.StructType([*GENERATION_FIELDS, T.StructField("ingest_run_id", T.StringType())])
+ARROW_GENERATIONS = _arrow_schema(GENERATIONS_TABLE_SCHEMA, large=False)
 
 
 @dataclass(frozen=True)
@@ -327,19 +331,14 @@ def read_work_items(
     """The mapInArrow body: work items (source, file, request_file) in, staged rows out.
 
     Parsing runs inline here. Where the engine runs UDFs under one GIL (Sail) and
-    the staging directory is a local path, ``write_staged_files`` is used instead:
-    shipping each file's rows back from pool workers as Arrow IPC was measured
-    slower than parsing inline (13.2 s against 5.2 s on 313 MB of demo JSONL),
-    so there the workers write the rows themselves.
+    the lake is a local Delta lake, ``land_files`` is used instead: shipping each
+    file's rows back from pool workers as Arrow IPC was measured slower than
+    parsing inline (13.2 s against 5.2 s on 313 MB of demo JSONL), so there the
+    workers write the rows themselves.
     """
     for batch in batches:
         for item in batch.to_pylist():
             yield from read_item(item, shapes[item["source"]], limits)
-
-
-# What write_staged_files reports: the work items whose staged file is complete.
-STAGED_FILES_SCHEMA = T.StructType([T.StructField("file", T.StringType())])
-_ARROW_STAGED_FILES = _arrow_schema(STAGED_FILES_SCHEMA)
 
 
 # Columns with few distinct values; dictionary-encoding the long texts costs time for nothing
@@ -347,39 +346,136 @@ _ARROW_STAGED_FILES = _arrow_schema(STAGED_FILES_SCHEMA)
 _DICTIONARY_COLUMNS = ["source", "kind", "domain", "language", "finish_reason", "model", "file", "error"]
 
 
-def stage_file(task: tuple[dict[str, Any], SourceShape, ReadLimits, str]) -> None:
-    """Pool work: the staged rows of one work item, written to the Parquet file ``task[3]``.
+@dataclass(frozen=True)
+class Landing:
+    """Where pool workers put a work item's rows when they land them in ``bronze.generations`` themselves.
 
-    The file is written under a hidden name (a leading dot: both engines' readers skip it) and
-    renamed when complete, so a worker that dies leaves no half file for the engine to read.
+    Candidate rows become Parquet data files under ``table_dir``, not yet part of the table: the
+    driver commits them (``Tables.append_files``) once every file is read and the bad-record checks
+    pass, and deletes them otherwise. Every row's accounting (source, file, line, first_of_record,
+    error) and the whole quarantine rows go to the staged file under ``staged_dir``, so counting
+    and quarantining read the staged rows as on the engine path.
     """
-    item, shape, limits, out = task
-    partial = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.partial")
-    with pq.ParquetWriter(partial, ARROW_STAGED, compression="snappy", use_dictionary=_DICTIONARY_COLUMNS) as writer:
-        for batch in read_item(item, shape, limits):
-            writer.write_batch(batch)
+
+    staged_dir: str
+    table_dir: str
+    run_id: str
+    target_file_bytes: int
+
+
+# What land_files reports: one row per data file written (data_file null for a work item with none).
+LANDED_SCHEMA = T.StructType(
+    [
+        T.StructField("file", T.StringType()),  # the work item's file
+        T.StructField("data_file", T.StringType()),  # relative to the table's directory
+        T.StructField("bytes", T.LongType()),
+        T.StructField("rows", T.LongType()),
+    ]
+)
+_ARROW_LANDED = _arrow_schema(LANDED_SCHEMA)
+_ACCOUNTING_COLUMNS = {"source", "file", "line", "first_of_record", "error", "error_message", "raw"}
+
+
+class _DataFiles:
+    """Parquet data files of one work item, rolled at the table's target file size."""
+
+    def __init__(self, landing: Landing, stem: str) -> None:
+        self.landing = landing
+        self.stem = stem
+        self.files: list[tuple[str, int, int]] = []  # (name, bytes, rows)
+        self._sink: pa.NativeFile | None = None
+        self._writer: pq.ParquetWriter | None = None
+        self._name = ""
+        self._rows = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if not batch.num_rows:
+            return
+        if self._writer is None:
+            self._name = f"part-{self.stem}-{len(self.files):04d}.snappy.parquet"
+            self._sink = pa.OSFile(os.path.join(self.landing.table_dir, self._name), "wb")
+            self._writer = pq.ParquetWriter(
+                self._sink, ARROW_GENERATIONS, compression="snappy", use_dictionary=_DICTIONARY_COLUMNS
+            )
+            self._rows = 0
+        self._writer.write_batch(batch)
+        self._rows += batch.num_rows
+        assert self._sink is not None
+        if self._sink.tell() >= self.landing.target_file_bytes:
+            self.close()
+
+    def close(self) -> None:
+        if self._writer is None or self._sink is None:
+            return
+        self._writer.close()
+        self._sink.close()
+        self._writer = self._sink = None
+        size = os.path.getsize(os.path.join(self.landing.table_dir, self._name))
+        self.files.append((self._name, size, self._rows))
+
+
+def _candidate_rows(batch: pa.RecordBatch, run_id: str) -> pa.RecordBatch:
+    columns = [batch.column(f.name).cast(ARROW_GENERATIONS.field(f.name).type) for f in GENERATION_FIELDS]
+    return pa.RecordBatch.from_arrays([*columns, pa.array([run_id] * batch.num_rows, pa.string())], schema=ARROW_GENERATIONS)
+
+
+def _accounting_rows(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Candidate rows reduced to what counting reads: every other column null."""
+    columns = [
+        batch.column(f.name) if f.name in _ACCOUNTING_COLUMNS else pa.nulls(batch.num_rows, f.type)
+        for f in ARROW_STAGED
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=ARROW_STAGED)
+
+
+def land_file(task: tuple[dict[str, Any], SourceShape, ReadLimits, Landing]) -> list[tuple[str, int, int]]:
+    """Pool work: a work item's candidate rows as data files of the table, the rest staged.
+
+    Returns the data files written (name, bytes, rows).
+    """
+    item, shape, limits, landing = task
+    out = os.path.join(landing.staged_dir, staged_file_name(item))
+    # Under a hidden name until complete (both engines' readers skip dot files): a worker that dies
+    # leaves no half file for the engine to read.
+    partial = os.path.join(landing.staged_dir, f".{os.path.basename(out)}.partial")
+    stem = f"{landing.run_id}-{staged_file_name(item)[len('part-'):-len('.parquet')]}"
+    data = _DataFiles(landing, stem)
+    try:
+        with pq.ParquetWriter(partial, ARROW_STAGED, compression="snappy", use_dictionary=_DICTIONARY_COLUMNS) as staged:
+            for batch in read_item(item, shape, limits):
+                good = pc.is_null(batch.column("error"))
+                candidates = batch.filter(good)
+                bad = batch.filter(pc.invert(good))
+                data.write(_candidate_rows(candidates, landing.run_id))
+                if candidates.num_rows:
+                    staged.write_batch(_accounting_rows(candidates))
+                if bad.num_rows:
+                    staged.write_batch(bad)
+    finally:
+        data.close()
     os.replace(partial, out)
+    return data.files
+
+
+def land_files(
+    batches: Iterator[pa.RecordBatch], shapes: dict[str, SourceShape], limits: ReadLimits, landing: Landing
+) -> Iterator[pa.RecordBatch]:
+    """The mapInArrow body that lands candidate rows in the table's directory (see ``Landing``)."""
+    for batch in batches:
+        items = batch.to_pylist()
+        tasks = [(item, shapes[item["source"]], limits, landing) for item in items]
+        rows = []
+        for item, files in zip(items, process_pool.imap(land_file, tasks), strict=True):
+            rows += [{"file": item["file"], "data_file": n, "bytes": b, "rows": r} for n, b, r in files]
+            if not files:
+                rows.append({"file": item["file"], "data_file": None, "bytes": 0, "rows": 0})
+        yield pa.RecordBatch.from_pylist(rows, _ARROW_LANDED)
 
 
 def staged_file_name(item: dict[str, Any]) -> str:
     """A stable, unique name for a work item's staged rows (file paths may repeat base names)."""
     key = f"{item['source']}\x1f{item['file']}\x1f{item['request_file']}".encode()
     return f"part-{hashlib.blake2b(key, digest_size=10).hexdigest()}.parquet"
-
-
-def write_staged_files(
-    batches: Iterator[pa.RecordBatch], shapes: dict[str, SourceShape], limits: ReadLimits, directory: str
-) -> Iterator[pa.RecordBatch]:
-    """The mapInArrow body on a one-GIL engine: each work item parsed and written to ``directory``
-    by a process-pool worker (every core parses; only the files' names come back)."""
-    for batch in batches:
-        items = batch.to_pylist()
-        tasks = [
-            (item, shapes[item["source"]], limits, os.path.join(directory, staged_file_name(item)))
-            for item in items
-        ]
-        list(process_pool.imap(stage_file, tasks))  # every file written (a worker's error raises here)
-        yield pa.RecordBatch.from_pylist([{"file": item["file"]} for item in items], _ARROW_STAGED_FILES)
 
 
 def _judgment_records(path: str, file_format: str, limits: ReadLimits) -> Iterator[tuple[int, Any, bytes | None]]:

@@ -188,6 +188,8 @@ def test_a_wrong_field_mapping_fails_loudly(runtime_factory, tmp_path: Path) -> 
     with pytest.raises(IngestError, match=r"source 'g'.*part-0.jsonl.gz.*line 3: invalid_json"):
         ingest(rt)
     assert not rt.tables.exists("bronze.generations")
+    # Data files the pool workers had written for the table are gone too (Sail; none elsewhere).
+    assert not list(Path(rt.tables.location("bronze.generations")).glob("**/*.parquet"))
 
 
 def test_local_tables_read_back_with_deltalake(runtime_factory, tmp_path: Path) -> None:
@@ -207,7 +209,8 @@ def test_local_tables_read_back_with_deltalake(runtime_factory, tmp_path: Path) 
 
 
 def test_pool_staging_lands_the_same_rows_as_engine_staging(runtime_factory, tmp_path: Path) -> None:
-    """With a process pool (Sail), workers write the staged Parquet themselves; without one the engine does."""
+    """With a process pool and a local Delta lake (Sail), workers write bronze.generations' data files
+    themselves and the driver commits them; without a pool the engine writes the table."""
     write_raw_files(tmp_path / "raw")
     conf = write_config(tmp_path / "raw")
     landed = {}
@@ -220,5 +223,7 @@ def test_pool_staging_lands_the_same_rows_as_engine_staging(runtime_factory, tmp
             for name in ("bronze.generations", "bronze.quarantine", "bronze.ingested_files")
         }
         landed[pool] = (result.rows_in, result.rows_out, tables)
+        written_by_pool = list(Path(rt.tables.location("bronze.generations")).glob(f"part-{rt.run_id}-*.parquet"))
+        assert bool(written_by_pool) == (pool > 0 and rt.tables.accepts_files("bronze.generations"))
     assert landed[0][:2] == landed[2][:2] == (22, 12)
     assert landed[0][2] == landed[2][2]

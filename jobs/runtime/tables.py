@@ -8,6 +8,8 @@ without the Delta jars, where it is Parquet (same layout, same columns).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import shutil
@@ -16,6 +18,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+from deltalake import DeltaTable
+from deltalake import Schema as DeltaSchema
+from deltalake.transaction import AddAction, create_table_with_add_actions
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -105,6 +111,37 @@ class Tables:
             writer.saveAsTable(self.qualified(name))
         else:
             writer.save(self.location(name))
+
+    def accepts_files(self, name: str) -> bool:
+        """Whether ``append_files`` can commit Parquet files written outside the engine to ``name``."""
+        return self.table_format == "delta" and not self.storage.use_catalog and is_local_path(self.location(name))
+
+    def append_files(self, name: str, files: list[tuple[str, int, int]], schema: pa.Schema) -> None:
+        """Commit Parquet data files already written in the table's directory as one Delta append.
+
+        ``files``: (name relative to the table's directory, bytes, rows). The files must hold the
+        table's columns (``schema`` when this creates the table). Files written there but never
+        committed are not part of the table: readers go by the Delta log (VACUUM removes them).
+        """
+        if not self.accepts_files(name):
+            raise ValueError(f"{name}: only a Delta table on a local path takes files written outside the engine")
+        uri = local_path(self.location(name))
+        now = int(time.time() * 1000)
+        actions = [
+            AddAction(path, size, {}, now, True, json.dumps({"numRecords": rows})) for path, size, rows in files
+        ]
+        if self.exists(name):
+            table = DeltaTable(uri)
+            table.create_write_transaction(actions, mode="append", schema=table.schema())
+        else:
+            create_table_with_add_actions(uri, DeltaSchema.from_arrow(schema), actions, mode="error")
+
+    def remove_files(self, name: str, files: list[tuple[str, int, int]]) -> None:
+        """Delete uncommitted data files ``append_files`` would have committed (a failed stage)."""
+        directory = local_path(self.location(name))
+        for path, _, _ in files:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(directory, path))
 
     def merge(self, df: DataFrame, name: str, keys: list[str], delete: DataFrame | None = None) -> None:
         """Upsert ``df`` into table ``name`` on ``keys``: matched rows replaced, new rows inserted.
