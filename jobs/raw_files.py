@@ -16,6 +16,7 @@ one staged row with an ``error`` code, the quarantine row.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -413,6 +414,15 @@ class _DataFiles:
         size = os.path.getsize(os.path.join(self.landing.table_dir, self._name))
         self.files.append((self._name, size, self._rows))
 
+    def discard(self) -> None:
+        """Close and delete every file: a work item that fails leaves nothing in the table's directory."""
+        name = self._name if self._writer is not None else None
+        self.close()
+        for path in [n for n, _, _ in self.files] + ([name] if name else []):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(self.landing.table_dir, path))
+        self.files = []
+
 
 def _candidate_rows(batch: pa.RecordBatch, run_id: str) -> pa.RecordBatch:
     columns = [batch.column(f.name).cast(ARROW_GENERATIONS.field(f.name).type) for f in GENERATION_FIELDS]
@@ -451,8 +461,10 @@ def land_file(task: tuple[dict[str, Any], SourceShape, ReadLimits, Landing]) -> 
                     staged.write_batch(_accounting_rows(candidates))
                 if bad.num_rows:
                     staged.write_batch(bad)
-    finally:
-        data.close()
+    except BaseException:
+        data.discard()
+        raise
+    data.close()
     os.replace(partial, out)
     return data.files
 

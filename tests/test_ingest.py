@@ -13,7 +13,9 @@ import yaml
 import zstandard
 from deltalake import DeltaTable
 
-from sftmix.jobs.ingest import IngestError, ingest
+from sftmix.jobs import raw_files
+from sftmix.jobs.ingest import IngestError, ingest, source_shape
+from sftmix.jobs.runtime.config import load_config
 from sftmix.transforms import process_pool
 from sftmix.transforms.raw_records import candidate_id
 
@@ -227,3 +229,35 @@ def test_pool_staging_lands_the_same_rows_as_engine_staging(runtime_factory, tmp
         assert bool(written_by_pool) == (pool > 0 and rt.tables.accepts_files("bronze.generations"))
     assert landed[0][:2] == landed[2][:2] == (22, 12)
     assert landed[0][2] == landed[2][2]
+
+
+def test_a_work_item_that_fails_leaves_no_data_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool worker that fails part-way through a file removes the data files it wrote for it."""
+    write_raw_files(tmp_path / "raw")
+    config = load_config(write_config(tmp_path / "raw"))
+    source = next(s for s in config.sources if s.name == "g")
+    limits = raw_files.ReadLimits(config.ingest.max_record_bytes, config.ingest.quarantine_raw_chars, 1)
+    item = {"source": "g", "file": str(tmp_path / "raw" / "grouped" / "part-0.jsonl.gz"), "request_file": None}
+    table_dir = tmp_path / "table"
+    table_dir.mkdir()
+    landing = raw_files.Landing(str(tmp_path), str(table_dir), "run", target_file_bytes=1)  # a file per batch
+    task = (item, source_shape(source), limits, landing)
+
+    files = raw_files.land_file(task)
+    assert len(files) > 1 and sorted(p.name for p in table_dir.iterdir()) == sorted(n for n, _, _ in files)
+    assert sum(rows for _, _, rows in files) == sum(pq.read_table(table_dir / n).num_rows for n, _, _ in files)
+    for child in table_dir.iterdir():
+        child.unlink()
+
+    real = raw_files.read_item
+
+    def failing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        batches = real(*args, **kwargs)
+        yield next(batches)
+        yield next(batches)
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(raw_files, "read_item", failing)
+    with pytest.raises(OSError, match="disk gone"):
+        raw_files.land_file(task)
+    assert list(table_dir.iterdir()) == []
