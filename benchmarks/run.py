@@ -169,6 +169,8 @@ def bench_config(demo: Path, lake: Path, engine: str, scale: float) -> Path:
     raw = yaml.safe_load(path.read_text())
     raw.setdefault("mix", {})["total"] = round(FULL_MIX * scale)
     raw.setdefault("cold_start", {})["size"] = max(50, round(FULL_COLD_START * scale))
+    # Production's shard size (conf/base.yaml), not the demo config's 500: 40 shards at full size, not 1,600.
+    raw.setdefault("export", {})["shard_rows"] = 20_000
     for source in raw["sources"]:
         source["max_bad_fraction"] = 0.5  # small scales plant the same few bad records as big ones
     if engine == "spark":
