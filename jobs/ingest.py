@@ -8,7 +8,11 @@ tables; check every source's and judgment's bad-record fraction (a wrong
 field mapping must fail loudly, not yield an empty table); then append
 candidates, judgments, quarantined records and the file list, and drop the
 scratch tables. Judgments are joined to candidates later, in annotate: a
-judgment file may arrive before or after the generations it judges.
+judgment file may arrive before or after the generations it judges. On Sail
+with a local Delta lake the pool workers write the candidates' data files
+into ``bronze.generations`` themselves (``stage_items``): the append is then
+a commit of those files, made at the same point, and they are deleted if any
+check fails.
 
 Crash note: the appends are separate Delta commits, written in that order;
 the file list goes last, so a crash before it makes the next run read those
