@@ -46,7 +46,7 @@ from sftmix.jobs.raw_files import (
 )
 from sftmix.jobs.runtime.config import ConfigError, JudgmentConfig, SourceConfig
 from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
-from sftmix.jobs.runtime.tables import is_local_path, local_path
+from sftmix.jobs.runtime.tables import DataFile, is_local_path, local_path
 from sftmix.transforms import process_pool
 from sftmix.transforms.judgments import JudgmentShape
 from sftmix.transforms.raw_records import SourceShape, validate_field_names
@@ -137,7 +137,7 @@ def read_staged(rt: Runtime, items: list[WorkItem]) -> DataFrame:
     return work.mapInArrow(read, STAGED_SCHEMA)
 
 
-def stage_items(rt: Runtime, items: list[WorkItem], scratch: str) -> list[tuple[str, int, int]] | None:
+def stage_items(rt: Runtime, items: list[WorkItem], scratch: str) -> list[DataFile] | None:
     """Read every work item: staged rows to Parquet under ``scratch``, and where it can, the
     candidate rows straight into ``bronze.generations``' directory.
 
@@ -163,7 +163,7 @@ def stage_items(rt: Runtime, items: list[WorkItem], scratch: str) -> list[tuple[
         return land_files(batches, shapes, limits, landing)
 
     reported = work.mapInArrow(land, LANDED_SCHEMA).collect()  # one small row per data file
-    files = [(r.data_file, int(r.bytes), int(r.rows)) for r in reported if r.data_file]
+    files = [DataFile(r.data_file, int(r.bytes), int(r.rows)) for r in reported if r.data_file]
     missing = sorted({i.file for i in items} - {r.file for r in reported})
     if missing:
         rt.tables.remove_files(table, files)
@@ -266,7 +266,7 @@ def ingest(rt: Runtime) -> StageResult:
     judgment_scratch = tables.scratch("ingest-judgments")
     per_file: list[dict] = []
     judgment_files: list[dict] = []
-    landed: list[tuple[str, int, int]] | None = None  # data files the pool wrote, not yet committed
+    landed: list[DataFile] | None = None  # data files the pool wrote, not yet committed
     try:
         # Read and check everything first: nothing lands when any source or judgment is too broken.
         if items:
@@ -274,11 +274,10 @@ def ingest(rt: Runtime) -> StageResult:
             staged = rt.spark.read.parquet(scratch)
             per_file = _per_file(staged)
             check_bad_fractions(rt, per_file, staged)
-            if landed is not None and sum(f[2] for f in landed) != sum(r["candidates"] for r in per_file):
-                raise IngestError(
-                    f"the data files hold {sum(f[2] for f in landed)} candidates, "
-                    f"the staged rows count {sum(r['candidates'] for r in per_file)}"
-                )
+            if landed is not None:
+                in_files, counted = sum(f.rows for f in landed), sum(r["candidates"] for r in per_file)
+                if in_files != counted:
+                    raise IngestError(f"the data files hold {in_files} candidates, the staged rows count {counted}")
         if judgment_items:
             read_judgments_staged(rt, judgment_items).write.mode("overwrite").parquet(judgment_scratch)
             judged = rt.spark.read.parquet(judgment_scratch)

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 import zstandard
 from pyspark.sql import types as T
 
+from sftmix.jobs.runtime.tables import DataFile
 from sftmix.transforms import process_pool
 from sftmix.transforms.judgments import JudgmentShape, judgment_row
 from sftmix.transforms.raw_records import (
@@ -383,7 +384,7 @@ class _DataFiles:
     def __init__(self, landing: Landing, stem: str) -> None:
         self.landing = landing
         self.stem = stem
-        self.files: list[tuple[str, int, int]] = []  # (name, bytes, rows)
+        self.files: list[DataFile] = []
         self._sink: pa.NativeFile | None = None
         self._writer: pq.ParquetWriter | None = None
         self._name = ""
@@ -412,21 +413,21 @@ class _DataFiles:
         self._sink.close()
         self._writer = self._sink = None
         size = os.path.getsize(os.path.join(self.landing.table_dir, self._name))
-        self.files.append((self._name, size, self._rows))
+        self.files.append(DataFile(self._name, size, self._rows))
 
     def discard(self) -> None:
         """Close and delete every file: a work item that fails leaves nothing in the table's directory."""
-        name = self._name if self._writer is not None else None
-        self.close()
-        for path in [n for n, _, _ in self.files] + ([name] if name else []):
+        self.close()  # the open file, if any, joins self.files
+        for file in self.files:
             with contextlib.suppress(FileNotFoundError):
-                os.remove(os.path.join(self.landing.table_dir, path))
+                os.remove(os.path.join(self.landing.table_dir, file.path))
         self.files = []
 
 
 def _candidate_rows(batch: pa.RecordBatch, run_id: str) -> pa.RecordBatch:
     columns = [batch.column(f.name).cast(ARROW_GENERATIONS.field(f.name).type) for f in GENERATION_FIELDS]
-    return pa.RecordBatch.from_arrays([*columns, pa.array([run_id] * batch.num_rows, pa.string())], schema=ARROW_GENERATIONS)
+    run = pa.repeat(pa.scalar(run_id, pa.string()), batch.num_rows)
+    return pa.RecordBatch.from_arrays([*columns, run], schema=ARROW_GENERATIONS)
 
 
 def _accounting_rows(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -438,18 +439,18 @@ def _accounting_rows(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(columns, schema=ARROW_STAGED)
 
 
-def land_file(task: tuple[dict[str, Any], SourceShape, ReadLimits, Landing]) -> list[tuple[str, int, int]]:
+def land_file(task: tuple[dict[str, Any], SourceShape, ReadLimits, Landing]) -> list[DataFile]:
     """Pool work: a work item's candidate rows as data files of the table, the rest staged.
 
-    Returns the data files written (name, bytes, rows).
+    Returns the data files written.
     """
     item, shape, limits, landing = task
-    out = os.path.join(landing.staged_dir, staged_file_name(item))
+    key = item_key(item)
+    out = os.path.join(landing.staged_dir, f"part-{key}.parquet")
     # Under a hidden name until complete (both engines' readers skip dot files): a worker that dies
     # leaves no half file for the engine to read.
-    partial = os.path.join(landing.staged_dir, f".{os.path.basename(out)}.partial")
-    stem = f"{landing.run_id}-{staged_file_name(item)[len('part-'):-len('.parquet')]}"
-    data = _DataFiles(landing, stem)
+    partial = os.path.join(landing.staged_dir, f".part-{key}.parquet.partial")
+    data = _DataFiles(landing, f"{landing.run_id}-{key}")
     try:
         with pq.ParquetWriter(partial, ARROW_STAGED, compression="snappy", use_dictionary=_DICTIONARY_COLUMNS) as staged:
             for batch in read_item(item, shape, limits):
@@ -478,16 +479,16 @@ def land_files(
         tasks = [(item, shapes[item["source"]], limits, landing) for item in items]
         rows = []
         for item, files in zip(items, process_pool.imap(land_file, tasks), strict=True):
-            rows += [{"file": item["file"], "data_file": n, "bytes": b, "rows": r} for n, b, r in files]
+            rows += [{"file": item["file"], "data_file": f.path, "bytes": f.bytes, "rows": f.rows} for f in files]
             if not files:
                 rows.append({"file": item["file"], "data_file": None, "bytes": 0, "rows": 0})
         yield pa.RecordBatch.from_pylist(rows, _ARROW_LANDED)
 
 
-def staged_file_name(item: dict[str, Any]) -> str:
-    """A stable, unique name for a work item's staged rows (file paths may repeat base names)."""
+def item_key(item: dict[str, Any]) -> str:
+    """A stable, unique key of a work item for file names (file paths may repeat base names)."""
     key = f"{item['source']}\x1f{item['file']}\x1f{item['request_file']}".encode()
-    return f"part-{hashlib.blake2b(key, digest_size=10).hexdigest()}.parquet"
+    return hashlib.blake2b(key, digest_size=10).hexdigest()
 
 
 def _judgment_records(path: str, file_format: str, limits: ReadLimits) -> Iterator[tuple[int, Any, bytes | None]]:

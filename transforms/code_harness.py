@@ -41,7 +41,6 @@ import builtins
 import marshal
 import os
 import sys
-import time
 from typing import Any
 
 # ctypes and select are imported only by the stdio path: start-up time counts once per candidate.
@@ -237,31 +236,18 @@ def run_case(program: Any, case_input: str, seconds: float, cap: int, private: t
 
 
 def wait_for(pid: int, seconds: float) -> int | None:
-    """The child's wait status, or None if it still runs after ``seconds``."""
+    """The child's wait status, or None if it still runs after ``seconds`` (a pidfd: Linux >= 5.3)."""
     import select
 
+    pidfd = os.pidfd_open(pid)
     try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):  # no pidfd (kernel < 5.3): poll
-        pidfd = -1
-    try:
-        if pidfd >= 0:
-            poller = select.poll()
-            poller.register(pidfd, select.POLLIN)
-            poller.poll(max(1, int(seconds * 1000)))
-            done, status = os.waitpid(pid, os.WNOHANG)
-            return status if done else None
-        deadline = time.monotonic() + seconds
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return status
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(0.002)
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        poller.poll(max(1, int(seconds * 1000)))
+        done, status = os.waitpid(pid, os.WNOHANG)
+        return status if done else None
     finally:
-        if pidfd >= 0:
-            os.close(pidfd)
+        os.close(pidfd)
 
 
 def run_program(program: Any, stdio: tuple[int, int, int], private: tuple[int, ...]) -> None:

@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 from deltalake import DeltaTable
@@ -55,6 +56,14 @@ TABLES = (
     "ops.mix_diff",
     "ops.contamination_report",
 )
+
+
+class DataFile(NamedTuple):
+    """A Parquet data file written in a table's directory outside the engine, for ``append_files``."""
+
+    path: str  # relative to the table's directory
+    bytes: int
+    rows: int
 
 
 @dataclass
@@ -116,11 +125,10 @@ class Tables:
         """Whether ``append_files`` can commit Parquet files written outside the engine to ``name``."""
         return self.table_format == "delta" and not self.storage.use_catalog and is_local_path(self.location(name))
 
-    def append_files(self, name: str, files: list[tuple[str, int, int]], schema: pa.Schema) -> None:
+    def append_files(self, name: str, files: list[DataFile], schema: pa.Schema) -> None:
         """Commit Parquet data files already written in the table's directory as one Delta append.
 
-        ``files``: (name relative to the table's directory, bytes, rows). The files must hold the
-        table's columns (``schema`` when this creates the table). Files written there but never
+        The files must hold the table's columns (``schema`` when this creates the table). Files written there but never
         committed are not part of the table: readers go by the Delta log (VACUUM removes them).
         """
         if not self.accepts_files(name):
@@ -128,7 +136,7 @@ class Tables:
         uri = local_path(self.location(name))
         now = int(time.time() * 1000)
         actions = [
-            AddAction(path, size, {}, now, True, json.dumps({"numRecords": rows})) for path, size, rows in files
+            AddAction(f.path, f.bytes, {}, now, True, json.dumps({"numRecords": f.rows})) for f in files
         ]
         if self.exists(name):
             table = DeltaTable(uri)
@@ -136,12 +144,12 @@ class Tables:
         else:
             create_table_with_add_actions(uri, DeltaSchema.from_arrow(schema), actions, mode="error")
 
-    def remove_files(self, name: str, files: list[tuple[str, int, int]]) -> None:
+    def remove_files(self, name: str, files: list[DataFile]) -> None:
         """Delete uncommitted data files ``append_files`` would have committed (a failed stage)."""
         directory = local_path(self.location(name))
-        for path, _, _ in files:
+        for file in files:
             with contextlib.suppress(FileNotFoundError):
-                os.remove(os.path.join(directory, path))
+                os.remove(os.path.join(directory, file.path))
 
     def merge(self, df: DataFrame, name: str, keys: list[str], delete: DataFrame | None = None) -> None:
         """Upsert ``df`` into table ``name`` on ``keys``: matched rows replaced, new rows inserted.
