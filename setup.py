@@ -44,6 +44,8 @@ setup(
         "orjson>=3.10,<4",
         "zstandard>=0.22,<1",
         "xxhash>=3,<5",
+        # Compiles the signal pass's per-character loops (transforms/text_kernels.py); wheels bundle LLVM.
+        "numba>=0.61,<1",
         "matplotlib>=3.8,<4",
     ],
     extras_require={

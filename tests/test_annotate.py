@@ -8,6 +8,7 @@ from the full file runs where ../shared is present.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import random
@@ -495,13 +496,50 @@ def test_function_words_settle_english_only_in_latin_script() -> None:
     assert figures.foreign_label == "hi" and figures.foreign_letters > 0
 
 
-def test_repetition_short_path_and_cached_verdicts_change_nothing(monkeypatch) -> None:
+def _repetition_by_tuples(text: str, n: int) -> dict:
+    """repetition.measure's figures the slow, plain way: tokens by str.split, n-grams as tuples."""
+    spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    tokens = [text[s:e] for s, e in spans]
+    figures = {"duplicate_share": 0.0, "longest_chars": 0, "max_repeats": 0, "start": 0, "end": 0}
+    if len(tokens) <= n:
+        return figures
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    figures["max_repeats"] = max(collections.Counter(grams).values())
+    if figures["max_repeats"] == 1:
+        return figures
+    seen: set[tuple[str, ...]] = set()
+    duplicates = []
+    for i, gram in enumerate(grams):
+        if gram in seen:
+            duplicates.append(i)
+        seen.add(gram)
+    covered = {t for i in duplicates for t in range(i, i + n)}
+    figures["duplicate_share"] = sum(len(tokens[t]) for t in covered) / sum(map(len, tokens))
+    runs: list[list[int]] = []
+    for i in duplicates:
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    run = max(runs, key=len)  # the first of the longest
+    first, last = run[0], run[-1] + n - 1
+    figures["longest_chars"] = sum(len(tokens[t]) for t in range(first, last + 1)) + last - first
+    if figures["longest_chars"] >= repetition.MIN_SPAN_CHARS:
+        figures["start"], figures["end"] = spans[first][0], spans[last][1]
+        figures["longest_chars"] = figures["end"] - figures["start"]
+    return figures
+
+
+def test_compiled_repetition_agrees_with_plain_tuples_and_cached_verdicts_change_nothing() -> None:
     rng = random.Random(3)
-    words = ("we", "sum", "the", "terms", "again", "wait", "so", "x")
-    texts = [" ".join(rng.choice(words) for _ in range(rng.randrange(0, 120))) for _ in range(300)]
-    short = [vars(repetition.measure(text, 10)) for text in texts]
-    monkeypatch.setattr(repetition, "SHORT_TEXT_CHARS", -1)
-    assert [vars(repetition.measure(text, 10)) for text in texts] == short
+    words = ("we", "sum", "the", "terms", "again", "wait", "so", "x", "étape", "再")
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randrange(0, 400))) for _ in range(300)]
+    texts += ["Wait, let me recompute the sum again.\n\n" * k + "So x = 4." for k in range(0, 40, 3)]
+    for text in texts:
+        got = vars(repetition.measure(text, 10))
+        expected = _repetition_by_tuples(text, 10)
+        assert got == pytest.approx(expected), text[:80]
+    assert sum(repetition.measure(t, 10).end > 0 for t in texts) >= 10  # spans were compared too
     model = language.load_model()
     for sentence in ("Le chat dort sur le canapé depuis ce matin", "Der Hund schläft im Garten"):
         assert language.identify_cached(model, sentence) == language.identify(model, sentence)

@@ -20,11 +20,11 @@ import os
 import re
 import weakref
 from dataclasses import dataclass
-from itertools import accumulate, repeat
+from itertools import accumulate
 
 import numpy as np
 
-from sftmix.transforms import scripts
+from sftmix.transforms import scripts, text_kernels
 
 # Leipzig test sentences, lid.176: these labels are the same language for our purpose.
 _EQUIVALENT: dict[str, frozenset[str]] = {
@@ -428,8 +428,8 @@ def analyse_text(
     result = TextLanguage()
     ascii_only = clean.isascii()
     ids = np.zeros(0, dtype=np.int16)
-    weights = _TOKEN_WEIGHTS_ASCII.get(target or "") if ascii_only else None
-    settled_ascii = _settle_ascii(clean, weights, settings.min_sentence_letters) if weights else None
+    words = _FUNCTION_WORDS_PACKED.get(target or "") if ascii_only else None
+    settled_ascii = _settle_ascii(clean, words, settings.min_sentence_letters) if words is not None else None
     if settled_ascii is not None:
         letters, settled, pending = settled_ascii
         if not settled and not _LONE_LETTER.sub(" ", clean).strip():
@@ -511,17 +511,18 @@ def _settle(
 
 
 def _settle_ascii(
-    clean: str, weights: dict[bytes, int], min_evidence: int
+    clean: str, words: np.ndarray, min_evidence: int
 ) -> tuple[int, int, list[tuple[str, int, int]]] | None:
     """``_settle`` for ASCII text (lone letters still in) and a target with function words: the hot path.
 
     One bytes.translate lowers the text, makes sentence ends newlines and punctuation
-    separators (commas spaces: the letter count takes both off), and split(b"\\n") cuts
-    sentences: about half the time of str methods and a regex split per sentence. Empty
-    pieces between adjacent sentence ends have no letters, as in ``_settle``. Lone letters
-    are one-letter tokens here (digits and "_" are stripped already), unless an apostrophe
-    touches them ("let's"): they are taken off the letters and the tokens instead of by a
-    regex pass over the text. The original-case sentences, which fastText reads, are cut
+    separators (commas spaces: the letter count takes both off); a compiled loop
+    (``text_kernels.settle_marked_sentences``, ``words``: the target's function words packed)
+    counts each sentence's letters, tokens and function words. Empty pieces between adjacent
+    sentence ends have no letters, as in ``_settle``. Lone letters are one-letter tokens here
+    (digits and "_" are stripped already), unless an apostrophe touches them ("let's"): they
+    are taken off the letters and the tokens instead of by a regex pass over the text. The
+    original-case sentences, which fastText reads, are cut
     only when one is left to it. None when the text holds a character this cannot count
     alike (see ``_ascii_tables``): the caller takes the general path.
     """
@@ -529,28 +530,14 @@ def _settle_ascii(
     marked = data.translate(_ASCII_LOWER_MARKED)
     if _ASCII_UNSAFE in marked:
         return None
-    total = settled = 0
-    unsettled: list[tuple[int, int]] = []
-    weight, zeros, apostrophe = weights.get, repeat(0), _ASCII_APOSTROPHE
-    for index, lowered in enumerate(marked.split(b"\n")):
-        if not lowered:
-            continue
-        tokens = lowered.split()
-        # One pass for both counts (and ints, not bools: sum() adds ints in C)
-        counts = sum(map(weight, tokens, zeros))
-        hits, lone = counts & _HITS_MASK, counts >> _LONE_SHIFT
-        if lone and apostrophe in lowered:
-            lone = len(_LONE_MARKED.findall(lowered))
-        letters = len(lowered) - lowered.count(b" ") - lone
-        if letters <= 0:
-            continue
-        total += letters
-        if letters < min_evidence:
-            continue
-        if hits >= 2 and hits * 4 >= len(tokens) - lone:
-            settled += letters
-        else:
-            unsettled.append((index, letters))
+    total, settled, indices, letter_counts = text_kernels.settle_marked_sentences(
+        np.frombuffer(marked, dtype=np.uint8),
+        words,
+        _LONGEST_FUNCTION_WORD,
+        text_kernels.SEPARATORS,
+        min_evidence,
+    )
+    unsettled = list(zip(indices.tolist(), letter_counts.tolist(), strict=True))
     if not unsettled:
         return total, settled, []
     sentences = data.translate(_ASCII_ENDS).split(b"\n")
@@ -591,19 +578,14 @@ def _ascii_tables() -> tuple[bytes, bytes]:
     return bytes(marked), bytes(ends)
 
 
-_ASCII_APOSTROPHE = b"\r"
+_ASCII_APOSTROPHE = bytes([text_kernels.APOSTROPHE])
 _ASCII_UNSAFE = b"\x00"
-_LONE_SHIFT = 32
-_HITS_MASK = (1 << _LONE_SHIFT) - 1
-# _LONE_LETTER in a lowered, marked sentence: nothing but letters and apostrophes is a word character here.
-_LONE_MARKED = re.compile(rb"(?<![a-z\r])[a-z](?![a-z\r])")
 _ASCII_LOWER_MARKED, _ASCII_ENDS = _ascii_tables()
-# Per target, what a lowered ASCII token adds up to in _settle_ascii: 1 for a function word, 1 << 32
-# for a one-letter token (a lone letter, unless an apostrophe touches it).
-_TOKEN_WEIGHTS_ASCII: dict[str, dict[bytes, int]] = {
-    language: {
-        **{bytes([code]): 1 << _LONE_SHIFT for code in range(ord("a"), ord("z") + 1)},
-        **{word.encode(): 1 for word in words if word.isascii()},
-    }
+# Function words as the compiled loop reads them (their ASCII ones: the marked text is ASCII).
+_FUNCTION_WORDS_PACKED: dict[str, np.ndarray] = {
+    language: text_kernels.packed_words([word.encode() for word in words if word.isascii()])
     for language, words in _FUNCTION_WORDS.items()
 }
+_LONGEST_FUNCTION_WORD = min(
+    text_kernels.WORD_BYTES, max(len(word) for words in _FUNCTION_WORDS.values() for word in words)
+)
