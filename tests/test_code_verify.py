@@ -206,6 +206,14 @@ for fd in range(3, 256):
 print("3" if b"3" in found else "none")"""
 
 
+# A stdio program sees the harness's modules (its process is a fork of the harness): none of the
+# imports that cost a sandbox start ~26 ms, and prctl(PR_GET_DUMPABLE) says 0 (not ptraceable).
+LEAN_HARNESS = """import sys
+slow = sorted(m for m in ("typing", "re", "enum", "ctypes", "json", "signal") if m in sys.modules)
+import ctypes
+print(slow, ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"""
+
+
 @needs_sandbox
 def test_stdio_programs_run_as_a_fresh_interpreter_runs_them(pool: None) -> None:
     """Each case runs in a child forked from the harness; what a program sees must be what
@@ -231,6 +239,7 @@ def test_stdio_programs_run_as_a_fresh_interpreter_runs_them(pool: None) -> None
             [{"input": "", "output": "['program.py'] program.py __main__"}]
         )),
         (answer(STEAL_EXPECTED), SUM_CASES),
+        (answer(LEAN_HARNESS), json.dumps([{"input": "", "output": "[] 0"}])),
     ]
     outcomes = outcomes_of(items)
     assert [(r.status, r.tests_passed) for r in outcomes] == [
@@ -243,6 +252,7 @@ def test_stdio_programs_run_as_a_fresh_interpreter_runs_them(pool: None) -> None
         ("runtime_error", 0),
         ("pass", 1),
         ("fail", 0),  # it found nothing to copy
+        ("pass", 1),  # the harness imported none of the slow modules, and the case is not dumpable
     ]
     assert "exit code 3" in str(outcomes[4].failure)
     assert "exit code 1: bad input" in str(outcomes[5].failure)
