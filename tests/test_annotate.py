@@ -478,7 +478,7 @@ def test_fast_stripping_is_the_reference_pattern() -> None:
         assert language.strip_non_language(text, code_lines=False) == reference, repr(text)
         kept = language._strip_keeping_letters(text, False)
         fast = (
-            language._settle_ascii(kept, language._TOKEN_WEIGHTS_ASCII["en"], 20) if kept.isascii() else None
+            language._settle_ascii(kept, language._FUNCTION_WORDS_PACKED["en"], 20) if kept.isascii() else None
         )
         if fast is not None:
             total, settled, pending = language._settle(reference, "en", True, 20)

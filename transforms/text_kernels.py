@@ -4,7 +4,7 @@ The signal pass spends its time in loops Python runs one token or one sentence a
 a time (issue 8's profile: the ASCII sentence settling was 28% of annotate's
 CPU). numba compiles these loops to machine code from the wheels on PyPI (no
 compiler on the machines), caches the result next to this file (or in the
-user's cache when that is read-only), and each process loads it once.
+user's cache when that is read-only; see _CACHE), and each process loads it once.
 
 Words are packed into two integers (up to 16 bytes, zero-padded), so a word
 list is a sorted array of pairs and a lookup is exact: no hash collisions, no
@@ -13,8 +13,14 @@ Python strings.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from numba import njit
+
+# numba caches machine code beside the source file; imported from a zip (spark-submit --py-files, a
+# wheel on the path) there is no file to cache beside, and each process compiles once (~2 s) instead.
+_CACHE = os.path.isfile(__file__)
 
 WORD_BYTES = 16
 # bytes.split() splits on these (ASCII whitespace): space, \t, \n, \v, \f, \r.
@@ -35,7 +41,7 @@ def packed_words(words: list[bytes]) -> np.ndarray:
     return np.array(rows, dtype=np.uint64).reshape(-1, 2)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=_CACHE, nogil=True)
 def _is_word(high: np.uint64, low: np.uint64, words: np.ndarray) -> bool:
     """Whether the packed word (high, low) is a row of ``words`` (binary search)."""
     lo, hi = 0, words.shape[0]
@@ -48,12 +54,12 @@ def _is_word(high: np.uint64, low: np.uint64, words: np.ndarray) -> bool:
     return lo < words.shape[0] and words[lo, 0] == high and words[lo, 1] == low
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=_CACHE, nogil=True)
 def _is_letter(byte: int) -> bool:
     return 0x61 <= byte <= 0x7A
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=_CACHE, nogil=True)
 def settle_marked_sentences(
     marked: np.ndarray, words: np.ndarray, longest_word: int, separators: np.ndarray, min_evidence: int
 ) -> tuple[int, int, np.ndarray, np.ndarray]:
@@ -143,7 +149,7 @@ BASE = np.uint64(0x100000001B3)  # odd: invertible mod 2**64
 CJK_TOKEN_LENGTH = 12  # mean token length above which a non-ASCII text is read one character a token
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=_CACHE, nogil=True)
 def _mix(value: np.uint64) -> np.uint64:
     """splitmix64's finalizer: token hashes stop being linear in the characters, so n-gram keys
     (polynomial in the token hashes, on the same base) cannot cancel out across token boundaries."""
@@ -154,7 +160,7 @@ def _mix(value: np.uint64) -> np.uint64:
     return value ^ (value >> np.uint64(31))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=_CACHE, nogil=True)
 def repeated_ngrams(points: np.ndarray, is_space: np.ndarray, ascii_text: bool, n: int) -> np.ndarray:
     """[duplicate token chars, all token chars, max repeats, longest run's first token's start,
     its last token's end, its token chars plus gaps] of a text's code points, as int64.
