@@ -1,9 +1,9 @@
 """Compiled loops over a text's bytes: the per-character work of the signal pass.
 
-The signal pass spends its time in loops Python runs one token or one sentence at
-a time (issue 8's profile: the ASCII sentence settling was 28% of annotate's
-CPU). numba compiles these loops to machine code from the wheels on PyPI (no
-compiler on the machines), caches the result next to this file (or in the
+The signal pass spent its time in loops Python ran one token or one sentence at
+a time (issue 8: ASCII sentence settling and repetition were about half of the
+signal pass in a profile). numba compiles these loops to machine code (its PyPI
+wheels bundle LLVM: no C compiler needed), caches the result next to this file (or in the
 user's cache when that is read-only; see _CACHE), and each process loads it once.
 
 Words are packed into two integers (up to 16 bytes, zero-padded), so a word
