@@ -156,24 +156,24 @@ def run_asserts(spec: dict[str, Any], source: str, report: Any) -> None:
 def set_not_dumpable() -> None:
     """prctl(PR_SET_DUMPABLE, 0) through the _ctypes C module: ``import ctypes`` costs ~9 ms a start.
 
-    Best effort, as before: an interpreter without _ctypes runs the cases dumpable.
+    Best effort, as before: where _ctypes or prctl is missing, the cases run dumpable.
     """
     try:
         import _ctypes
-    except ImportError:
+
+        class Int(_ctypes._SimpleCData):
+            _type_ = "i"
+
+        class Function(_ctypes.CFuncPtr):
+            _flags_ = _ctypes.FUNCFLAG_CDECL
+            _restype_ = Int
+
+        class Libc:
+            _handle = _ctypes.dlopen(None, os.RTLD_NOW)
+
+        Function(("prctl", Libc()))(*(Int(value) for value in (_PR_SET_DUMPABLE, 0, 0, 0, 0)))
+    except (ImportError, OSError, AttributeError):
         return
-
-    class Int(_ctypes._SimpleCData):
-        _type_ = "i"
-
-    class Function(_ctypes.CFuncPtr):
-        _flags_ = _ctypes.FUNCFLAG_CDECL
-        _restype_ = Int
-
-    class Libc:
-        _handle = _ctypes.dlopen(None, os.RTLD_NOW)
-
-    Function(("prctl", Libc()))(*(Int(value) for value in (_PR_SET_DUMPABLE, 0, 0, 0, 0)))
 
 
 def run_stdio(spec: dict[str, Any], source: str, report: Any) -> None:

@@ -587,5 +587,6 @@ _FUNCTION_WORDS_PACKED: dict[str, np.ndarray] = {
     for language, words in _FUNCTION_WORDS.items()
 }
 _LONGEST_FUNCTION_WORD = min(
-    text_kernels.WORD_BYTES, max(len(word) for words in _FUNCTION_WORDS.values() for word in words)
+    text_kernels.WORD_BYTES,
+    max(len(word) for words in _FUNCTION_WORDS.values() for word in words if word.isascii()),
 )

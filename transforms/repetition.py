@@ -24,7 +24,7 @@ import numpy as np
 from sftmix.transforms import text_kernels
 from sftmix.transforms.scripts import code_points
 
-# Python str.split() whitespace, so numpy token starts line up with split() tokens.
+# Python str.split() whitespace, so the compiled loop's tokens are split()'s tokens.
 _SPLIT_WHITESPACE = (
     0x09,
     0x0A,
