@@ -28,7 +28,7 @@ SEPARATORS = np.zeros(256, dtype=np.bool_)
 SEPARATORS[[0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D]] = True
 _NEWLINE = 0x0A
 _SPACE = 0x20
-APOSTROPHE = 0x0D  # language._ASCIIAPOSTROPHE: the marked form of "'"
+APOSTROPHE = 0x0D  # language._ASCII_APOSTROPHE: the marked form of "'"
 
 
 def packed_words(words: list[bytes]) -> np.ndarray:
