@@ -488,6 +488,40 @@ def test_fast_stripping_is_the_reference_pattern() -> None:
             )
 
 
+def test_ascii_settling_of_many_texts_in_one_call_is_the_reference() -> None:
+    """One compiled call over a reasoning's paragraphs gives each text the regex ``_settle``'s figures:
+    nothing leaks across the texts' bounds (empty texts, texts ending in a sentence end included)."""
+    rng = random.Random(11)
+    texts = [_fragments_text(rng, STRIP_FRAGMENTS, 30) for _ in range(400)] + ["", ".", "\n"] + list(NOISE)
+    rng.shuffle(texts)
+    kept = [language._strip_keeping_letters(text, False) for text in texts]
+    words = language._FUNCTION_WORDS_PACKED["en"]
+    batched = language._settle_ascii_texts(kept, words, 20)
+    assert sum(figures is not None for figures in batched) > 150  # the rest hold non-ASCII or unsafe characters
+    for text, clean, figures in zip(texts, kept, batched, strict=True):
+        assert figures == language._settle_ascii(clean, words, 20), repr(text)
+        if figures is None:
+            continue
+        total, settled, pending = language._settle(language._LONE_LETTER.sub(" ", clean), "en", True, 20)
+        assert figures[:2] == (total, settled), repr(text)
+        assert [(s.strip(), n) for s, n, _ in figures[2]] == [(s.strip(), n) for s, n, _ in pending], repr(text)
+
+
+def test_paragraphs_analysed_together_match_one_at_a_time() -> None:
+    """``analyse_texts`` (a reasoning's paragraphs in one call) gives each text ``analyse_text``'s figures."""
+    rng = random.Random(5)
+    pieces = (*SENTENCES["en"], *SENTENCES["fr"], *SENTENCES["zh"], "Wait.", "x = 1", "a b c", "", "\t")
+    texts = ["\n".join(rng.choice(pieces) for _ in range(rng.randrange(0, 6))) for _ in range(120)]
+    model = language.load_model()
+    settings = language.LanguageSettings()
+    for target in ("en", "zh", None):
+        together = language.analyse_texts(model, texts, target, settings)
+        alone = [language.analyse_text(model, text, target, settings) for text in texts]
+        assert together == alone
+    figures = language.analyse_texts(model, texts, "en", settings)
+    assert any(f.foreign_letters for f in figures) and any(f.label == "en" and not f.foreign_letters for f in figures)
+
+
 def test_function_words_settle_english_only_in_latin_script() -> None:
     assert language.settled_without_model("Maybe the answer is there, though we should check it", "en")
     mixed = " शहर जाने वाली ट्रेन हर सुबह सात बजे निकलती है। The statements of Arjun and Vera cannot both be true"

@@ -287,8 +287,9 @@ def _reasoning_language(
     script_totals: dict[str, int] = {}
     labels: dict[str, float] = {}
     foreign: dict[str, float] = {}
-    for start, end in prose:
-        figures = language.analyse_text(model, reasoning[start:end], target, settings.language, code_lines)
+    texts = [reasoning[start:end] for start, end in prose]
+    per_paragraph = language.analyse_texts(model, texts, target, settings.language, code_lines)
+    for (start, end), figures in zip(prose, per_paragraph, strict=True):
         _add_scripts(script_totals, figures)
         total.letters += figures.letters
         total.foreign_letters += figures.foreign_letters

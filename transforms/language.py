@@ -420,21 +420,55 @@ def _check_script(
     return label, foreign
 
 
+_NO_IDS = np.zeros(0, dtype=np.int16)  # script ids of an ASCII text: none needed
+# (letters, letters settled without the model, [(sentence, letters, offset)] left to judge)
+_Settled = tuple[int, int, list[tuple[str, int, int]]]
+
+
 def analyse_text(
     model: object, text: str, target: str | None, settings: LanguageSettings, code_lines: bool = True
 ) -> TextLanguage:
     """Sentence-level language and script figures of ``text`` (already a paragraph or an answer)."""
-    clean = _strip_keeping_letters(text, code_lines)
-    result = TextLanguage()
-    ascii_only = clean.isascii()
-    ids = np.zeros(0, dtype=np.int16)
-    words = _FUNCTION_WORDS_PACKED.get(target or "") if ascii_only else None
-    settled_ascii = _settle_ascii(clean, words, settings.min_sentence_letters) if words is not None else None
+    return analyse_texts(model, [text], target, settings, code_lines)[0]
+
+
+def analyse_texts(
+    model: object, texts: list[str], target: str | None, settings: LanguageSettings, code_lines: bool = True
+) -> list[TextLanguage]:
+    """``analyse_text`` of each of ``texts`` (a reasoning's paragraphs), their ASCII settling in one call.
+
+    Long chain-of-thought is written in short paragraphs (Sky-T1: ~140 a candidate, ~95 characters
+    each): called once a paragraph, the compiled loop and the Python around it cost more than the
+    loop's work. Figures are the same as one ``analyse_text`` a text.
+    """
+    cleans = [_strip_keeping_letters(text, code_lines) for text in texts]
+    words = _FUNCTION_WORDS_PACKED.get(target or "")
+    if words is None:
+        settled: list[_Settled | None] = [None] * len(cleans)
+    else:
+        settled = _settle_ascii_texts(cleans, words, settings.min_sentence_letters)
+    return [
+        _judge(model, clean, target, settings, ascii_settled)
+        for clean, ascii_settled in zip(cleans, settled, strict=True)
+    ]
+
+
+def _judge(
+    model: object, clean: str, target: str | None, settings: LanguageSettings, settled_ascii: _Settled | None
+) -> TextLanguage:
+    """The figures of one stripped text; ``settled_ascii``: its ASCII settling, if it had one."""
     if settled_ascii is not None:
         letters, settled, pending = settled_ascii
-        if not settled and not _LONE_LETTER.sub(" ", clean).strip():
-            return result  # only lone letters and whitespace: empty, as below
-    else:
+        if not settled and letters and not _LONE_LETTER.sub(" ", clean).strip():
+            return TextLanguage()  # only lone letters and whitespace: empty, as below
+        if not pending:  # the common case, settled or too short to judge: the votes below, shortened
+            if settled:
+                return TextLanguage(letters=letters, script_letters=letters, label=target or "", score=1.0)
+            return TextLanguage(letters=letters, script_letters=letters)
+    result = TextLanguage()
+    ascii_only = settled_ascii is not None or clean.isascii()
+    ids = _NO_IDS
+    if settled_ascii is None:
         clean = _LONE_LETTER.sub(" ", clean)
         if not clean.strip():
             return result
@@ -510,46 +544,62 @@ def _settle(
     return total, settled, pending
 
 
-def _settle_ascii(
-    clean: str, words: np.ndarray, min_evidence: int
-) -> tuple[int, int, list[tuple[str, int, int]]] | None:
-    """``_settle`` for ASCII text (lone letters still in) and a target with function words: the hot path.
+def _settle_ascii(clean: str, words: np.ndarray, min_evidence: int) -> _Settled | None:
+    """``_settle`` for one ASCII text (lone letters still in): see ``_settle_ascii_texts``."""
+    return _settle_ascii_texts([clean], words, min_evidence)[0]
 
-    One bytes.translate lowers the text, makes sentence ends newlines and punctuation
-    separators (commas spaces: the letter count takes both off); a compiled loop
-    (``text_kernels.settle_marked_sentences``, ``words``: the target's function words packed)
+
+def _settle_ascii_texts(cleans: list[str], words: np.ndarray, min_evidence: int) -> list[_Settled | None]:
+    """``_settle`` for ASCII texts (lone letters still in) and a target with function words: the hot path.
+
+    One bytes.translate a text lowers it, makes sentence ends newlines and punctuation
+    separators (commas spaces: the letter count takes both off); one compiled call for all the
+    texts (``text_kernels.settle_marked_sentences``, ``words``: the target's function words packed)
     counts each sentence's letters, tokens and function words. Empty pieces between adjacent
     sentence ends have no letters, as in ``_settle``. Lone letters are one-letter tokens here
     (digits and "_" are stripped already), unless an apostrophe touches them ("let's"): they
     are taken off the letters and the tokens instead of by a regex pass over the text. The
-    original-case sentences, which fastText reads, are cut
-    only when one is left to it. None when the text holds a character this cannot count
-    alike (see ``_ascii_tables``): the caller takes the general path.
+    original-case sentences, which fastText reads, are cut only when one is left to it. None for
+    a text that is not ASCII or holds a character this cannot count alike (see ``_ascii_tables``):
+    the caller takes the general path for it.
     """
-    data = clean.encode("ascii")
-    marked = data.translate(_ASCII_LOWER_MARKED)
-    if _ASCII_UNSAFE in marked:
-        return None
-    total, settled, indices, letter_counts = text_kernels.settle_marked_sentences(
-        np.frombuffer(marked, dtype=np.uint8),
+    out: list[_Settled | None] = [None] * len(cleans)
+    taken: list[tuple[int, bytes]] = []  # (position in cleans, the text's bytes)
+    pieces: list[bytes] = []
+    for position, clean in enumerate(cleans):
+        if not clean.isascii():
+            continue
+        data = clean.encode("ascii")
+        marked = data.translate(_ASCII_LOWER_MARKED)
+        if _ASCII_UNSAFE in marked:
+            continue
+        taken.append((position, data))
+        pieces.append(marked)
+    if not taken:
+        return out
+    bounds = np.fromiter(accumulate(map(len, pieces), initial=0), dtype=np.int64, count=len(pieces) + 1)
+    totals, settled, left_texts, indices, letter_counts = text_kernels.settle_marked_sentences(
+        np.frombuffer(b"".join(pieces), dtype=np.uint8),
+        bounds,
         words,
         _LONGEST_FUNCTION_WORD,
         text_kernels.SEPARATORS,
         min_evidence,
     )
-    unsettled = list(zip(indices.tolist(), letter_counts.tolist(), strict=True))
-    if not unsettled:
-        return total, settled, []
-    sentences = data.translate(_ASCII_ENDS).split(b"\n")
-    return (
-        total,
-        settled,
+    pending: dict[int, list[tuple[str, int, int]]] = {}
+    sentences: list[bytes] = []
+    last = -1
+    for text, index, letters in zip(left_texts.tolist(), indices.tolist(), letter_counts.tolist(), strict=True):
+        if text != last:
+            sentences = taken[text][1].translate(_ASCII_ENDS).split(b"\n")
+            last = text
         # (no offsets: ASCII sentences need no script check)
-        [
-            (_LONE_LETTER.sub(" ", sentences[index].decode("ascii")), letters, -1)
-            for index, letters in unsettled
-        ],
-    )
+        pending.setdefault(text, []).append((_LONE_LETTER.sub(" ", sentences[index].decode("ascii")), letters, -1))
+    for text, ((position, _), letters, settled_letters) in enumerate(
+        zip(taken, totals.tolist(), settled.tolist(), strict=True)
+    ):
+        out[position] = (letters, settled_letters, pending.get(text, []))
+    return out
 
 
 def _ascii_tables() -> tuple[bytes, bytes]:

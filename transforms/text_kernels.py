@@ -61,87 +61,95 @@ def _is_letter(byte: int) -> bool:
 
 @njit(cache=_CACHE, nogil=True)
 def settle_marked_sentences(
-    marked: np.ndarray, words: np.ndarray, longest_word: int, separators: np.ndarray, min_evidence: int
-) -> tuple[int, int, np.ndarray, np.ndarray]:
-    """Letters, letters settled by function words, and the (index, letters) of sentences left.
+    marked: np.ndarray, bounds: np.ndarray, words: np.ndarray, longest_word: int, separators: np.ndarray,
+    min_evidence: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per text: letters and letters settled by function words; and the sentences left to judge.
 
-    ``marked``: a lowered ASCII text whose sentence ends are newlines and whose
-    apostrophes are \\r (language._settle_ascii's bytes). Per newline-separated
-    sentence: tokens split on ASCII whitespace; hits are tokens in ``words``; lone
-    letters are one-letter tokens, or, when an apostrophe is in the sentence, letters
-    with no letter or apostrophe beside them; letters are the bytes less spaces and
-    lone letters. A sentence is settled when hits >= 2 and 4 * hits >= tokens less lone.
+    ``marked``: lowered ASCII texts, one after another, whose sentence ends are newlines and
+    whose apostrophes are \\r (language._settle_ascii's bytes); text ``t`` is
+    ``marked[bounds[t]:bounds[t + 1]]``, so one call serves all the paragraphs of a reasoning.
+    Per newline-separated sentence: tokens split on ASCII whitespace; hits are tokens in ``words``;
+    lone letters are one-letter tokens, or, when an apostrophe is in the sentence, letters with no
+    letter or apostrophe beside them; letters are the bytes less spaces and lone letters. A
+    sentence is settled when hits >= 2 and 4 * hits >= tokens less lone.
     ``longest_word``: the length of the longest of ``words`` (longer tokens are not looked up).
+    Returns (letters per text, settled letters per text, and per sentence left: its text, its
+    index among its text's newline-separated pieces, its letters).
     """
-    size = marked.shape[0]
-    most = 1
-    for i in range(size):
+    texts = bounds.shape[0] - 1
+    most = texts
+    for i in range(marked.shape[0]):
         if marked[i] == _NEWLINE:
             most += 1
+    totals = np.zeros(max(texts, 0), dtype=np.int64)
+    settled = np.zeros(max(texts, 0), dtype=np.int64)
+    left_texts = np.empty(most, dtype=np.int64)
     indices = np.empty(most, dtype=np.int64)
     letter_counts = np.empty(most, dtype=np.int64)
     left = 0
-    total = 0
-    settled = 0
-    index = 0
-    start = 0
-    while start <= size:
-        end = start
-        while end < size and marked[end] != _NEWLINE:
-            end += 1
-        if end > start:
-            tokens = hits = lone_tokens = spaces = 0
-            apostrophe = False
-            position = start
-            while position < end:
-                byte = marked[position]
-                if byte == _SPACE:
-                    spaces += 1
-                elif byte == APOSTROPHE:
-                    apostrophe = True
-                if separators[byte]:
-                    position += 1
-                    continue
-                token_start = position
-                high = low = np.uint64(0)
-                while position < end and not separators[marked[position]]:
-                    # packed as in packed_words while it fits (the first 8 bytes high, the next low)
-                    if position - token_start < 8:
-                        high |= np.uint64(marked[position]) << np.uint64(8 * (7 - position + token_start))
-                    elif position - token_start < WORD_BYTES:
-                        low |= np.uint64(marked[position]) << np.uint64(8 * (15 - position + token_start))
-                    position += 1
-                tokens += 1
-                length = position - token_start
-                if length == 1 and _is_letter(marked[token_start]):
-                    lone_tokens += 1
-                elif length <= longest_word and _is_word(high, low, words):
-                    hits += 1
-            lone = lone_tokens
-            if lone_tokens and apostrophe:
-                lone = 0
-                for i in range(start, end):
-                    if not _is_letter(marked[i]):
+    for text in range(texts):
+        stop = bounds[text + 1]
+        index = 0
+        start = bounds[text]
+        while start <= stop:
+            end = start
+            while end < stop and marked[end] != _NEWLINE:
+                end += 1
+            if end > start:
+                tokens = hits = lone_tokens = spaces = 0
+                apostrophe = False
+                position = start
+                while position < end:
+                    byte = marked[position]
+                    if byte == _SPACE:
+                        spaces += 1
+                    elif byte == APOSTROPHE:
+                        apostrophe = True
+                    if separators[byte]:
+                        position += 1
                         continue
-                    before = marked[i - 1] if i > start else 0
-                    after = marked[i + 1] if i + 1 < end else 0
-                    if not (_is_letter(before) or before == APOSTROPHE) and not (
-                        _is_letter(after) or after == APOSTROPHE
-                    ):
-                        lone += 1
-            letters = end - start - spaces - lone
-            if letters > 0:
-                total += letters
-                if letters >= min_evidence:
-                    if hits >= 2 and hits * 4 >= tokens - lone:
-                        settled += letters
-                    else:
-                        indices[left] = index
-                        letter_counts[left] = letters
-                        left += 1
-        index += 1
-        start = end + 1
-    return total, settled, indices[:left], letter_counts[:left]
+                    token_start = position
+                    high = low = np.uint64(0)
+                    while position < end and not separators[marked[position]]:
+                        # packed as in packed_words while it fits (the first 8 bytes high, the next low)
+                        if position - token_start < 8:
+                            high |= np.uint64(marked[position]) << np.uint64(8 * (7 - position + token_start))
+                        elif position - token_start < WORD_BYTES:
+                            low |= np.uint64(marked[position]) << np.uint64(8 * (15 - position + token_start))
+                        position += 1
+                    tokens += 1
+                    length = position - token_start
+                    if length == 1 and _is_letter(marked[token_start]):
+                        lone_tokens += 1
+                    elif length <= longest_word and _is_word(high, low, words):
+                        hits += 1
+                lone = lone_tokens
+                if lone_tokens and apostrophe:
+                    lone = 0
+                    for i in range(start, end):
+                        if not _is_letter(marked[i]):
+                            continue
+                        before = marked[i - 1] if i > start else 0
+                        after = marked[i + 1] if i + 1 < end else 0
+                        if not (_is_letter(before) or before == APOSTROPHE) and not (
+                            _is_letter(after) or after == APOSTROPHE
+                        ):
+                            lone += 1
+                letters = end - start - spaces - lone
+                if letters > 0:
+                    totals[text] += letters
+                    if letters >= min_evidence:
+                        if hits >= 2 and hits * 4 >= tokens - lone:
+                            settled[text] += letters
+                        else:
+                            left_texts[left] = text
+                            indices[left] = index
+                            letter_counts[left] = letters
+                            left += 1
+            index += 1
+            start = end + 1
+    return totals, settled, left_texts[:left], indices[:left], letter_counts[:left]
 
 
 # Repetition (see repetition.py): the same hashes as its numpy form had, so figures are unchanged.
