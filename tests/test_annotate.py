@@ -477,9 +477,7 @@ def test_fast_stripping_is_the_reference_pattern() -> None:
         reference = language._LONE_LETTER.sub(" ", language.NON_LANGUAGE.sub(" ", text))
         assert language.strip_non_language(text, code_lines=False) == reference, repr(text)
         kept = language._strip_keeping_letters(text, False)
-        fast = (
-            language._settle_ascii(kept, language._FUNCTION_WORDS_PACKED["en"], 20) if kept.isascii() else None
-        )
+        fast = language._settle_ascii_texts([kept], language._FUNCTION_WORDS_PACKED["en"], 20)[0]
         if fast is not None:
             total, settled, pending = language._settle(reference, "en", True, 20)
             assert fast[:2] == (total, settled), repr(text)
@@ -499,7 +497,7 @@ def test_ascii_settling_of_many_texts_in_one_call_is_the_reference() -> None:
     batched = language._settle_ascii_texts(kept, words, 20)
     assert sum(figures is not None for figures in batched) > 150  # the rest hold non-ASCII or unsafe characters
     for text, clean, figures in zip(texts, kept, batched, strict=True):
-        assert figures == language._settle_ascii(clean, words, 20), repr(text)
+        assert figures == language._settle_ascii_texts([clean], words, 20)[0], repr(text)
         if figures is None:
             continue
         total, settled, pending = language._settle(language._LONE_LETTER.sub(" ", clean), "en", True, 20)

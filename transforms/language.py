@@ -253,7 +253,7 @@ def strip_non_language(text: str, code_lines: bool = True) -> str:
 
 
 def _strip_keeping_letters(text: str, code_lines: bool) -> str:
-    """``strip_non_language`` before lone letters go (``_settle_ascii`` discounts them itself)."""
+    """``strip_non_language`` before lone letters go (``_settle_ascii_texts`` discounts them itself)."""
     if code_lines:
         text = CODE_LINES.sub("\n ", "\n" + text)[1:]
     pattern = _NON_LANGUAGE_FAST_URLS if "http" in text or "www." in text else _NON_LANGUAGE_FAST
@@ -544,11 +544,6 @@ def _settle(
     return total, settled, pending
 
 
-def _settle_ascii(clean: str, words: np.ndarray, min_evidence: int) -> _Settled | None:
-    """``_settle`` for one ASCII text (lone letters still in): see ``_settle_ascii_texts``."""
-    return _settle_ascii_texts([clean], words, min_evidence)[0]
-
-
 def _settle_ascii_texts(cleans: list[str], words: np.ndarray, min_evidence: int) -> list[_Settled | None]:
     """``_settle`` for ASCII texts (lone letters still in) and a target with function words: the hot path.
 
@@ -603,7 +598,7 @@ def _settle_ascii_texts(cleans: list[str], words: np.ndarray, min_evidence: int)
 
 
 def _ascii_tables() -> tuple[bytes, bytes]:
-    """bytes.translate tables for ``_settle_ascii``: (lowered and marked, sentence ends only).
+    """bytes.translate tables for ``_settle_ascii_texts``: (lowered and marked, sentence ends only).
 
     Marked: separators are ones bytes.split() splits on. The comma becomes a space (the
     letter count takes spaces and commas off), the apostrophe \\r (a lone letter is never
