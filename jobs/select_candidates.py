@@ -106,7 +106,7 @@ def select(rt: Runtime) -> StageResult:
             log.info("select: ranking every prompt: %s", plan)
             ranked = stored_ranking(rt, candidates, scratch)
             tables.write(selected_candidates(ranked), "silver.selected")
-            tables.write(with_keys(prompt_summary(ranked), keys, config), "silver.prompts")
+            tables.write(with_keys(prompt_summary(ranked, candidates), keys, config), "silver.prompts")
             incremental: dict[str, Any] = {"mode": "full", "why": plan}
         else:
             incremental = select_touched(rt, candidates, keys, config, plan, scratch)
@@ -169,7 +169,7 @@ def select_touched(
         ranked = stored_ranking(rt, candidates.join(changed, PROMPT_KEY, "left_semi"), scratch)
         old_selection = tables.read("silver.selected").join(changed, PROMPT_KEY, "left_semi").select("candidate_id")
         tables.merge(selected_candidates(ranked), "silver.selected", ["candidate_id"], delete=old_selection)
-        summary = with_keys(prompt_summary(ranked), keys, config)
+        summary = with_keys(prompt_summary(ranked, candidates), keys, config)
         tables.merge(summary, "silver.prompts", list(PROMPT_KEY), delete=changed)
     finally:
         tables.drop_scratch(prompts_path)

@@ -23,6 +23,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 PROMPT_KEY = ["source", "prompt_id"]
+# A prompt's texts, stored with each of its candidates.
+PROMPT_TEXTS = ["system", "prompt", "messages", "reference_answer"]
 # Verification outcomes, not text defects: a candidate with no other reason counts as clean.
 VERIFICATION_REASONS = ["incorrect", "unverified"]
 DEFINITE_VERDICTS = ["correct", "incorrect"]
@@ -177,8 +179,15 @@ def selected_candidates(ranked: DataFrame) -> DataFrame:
     return ranked.where(F.col("selected")).drop("eligible", "selected")
 
 
-def prompt_summary(ranked: DataFrame) -> DataFrame:
-    """silver.prompts: one row per prompt with counts, pass rate and why nothing was selected."""
+def prompt_summary(ranked: DataFrame, candidates: DataFrame) -> DataFrame:
+    """silver.prompts: one row per prompt with counts, pass rate and why nothing was selected.
+
+    ``ranked`` holds the ranked candidates; ``candidates`` any frame with their ids and texts
+    (``ranked`` came from it). A prompt's ``system``, ``prompt``, ``messages`` and
+    ``reference_answer`` are those of its first candidate by ``candidate_id``, joined to the
+    narrow aggregate afterwards: ``min_by`` over the wide columns kept every prompt's texts in
+    the aggregate's state, which grew with the input (8.8 GB at full size, 1M prompts).
+    """
     hard = F.size(F.filter(F.col("reject_reasons"), lambda r: ~r.isin(VERIFICATION_REASONS)))
     clean = hard == 0
     correct = F.col("verdict") == "correct"
@@ -187,10 +196,7 @@ def prompt_summary(ranked: DataFrame) -> DataFrame:
         F.min("kind").alias("kind"),
         F.min("domain").alias("domain"),
         F.min("language").alias("language"),
-        F.min_by("system", "candidate_id").alias("system"),
-        F.min_by("prompt", "candidate_id").alias("prompt"),
-        F.min_by("messages", "candidate_id").alias("messages"),
-        F.min_by("reference_answer", "candidate_id").alias("reference_answer"),
+        F.min("candidate_id").alias("_first_id"),
         F.count(F.lit(1)).alias("n_candidates"),
         F.sum(clean.cast("long")).alias("n_clean"),
         F.sum(F.col("verdict").isin(DEFINITE_VERDICTS).cast("long")).alias("n_verified"),
@@ -211,7 +217,9 @@ def prompt_summary(ranked: DataFrame) -> DataFrame:
         .when((F.col("n_correct") > 0) & (F.col("n_clean_correct") == 0), F.lit("correct_filtered"))
         .otherwise(F.lit("unverified"))
     )
-    return counts.select(
+    # The narrow aggregate on the left: the side a hash join builds in memory.
+    texts = candidates.select(F.col("candidate_id").alias("_first_id"), *PROMPT_TEXTS)
+    return counts.join(texts, "_first_id").select(
         *PROMPT_KEY,
         "kind",
         "domain",
