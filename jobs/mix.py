@@ -371,7 +371,9 @@ def mix(rt: Runtime) -> StageResult:
     mix_version = next_mix_version(rt)
     plans = build_sft_mix(rt, selected, status, seed, mix_version)
     cold_seed = cfg.cold_start.seed if cfg.cold_start.seed is not None else cfg.seed
-    cold_plans = build_cold_start(rt, candidates, status, cold_seed)
+    # From silver.selected: a cold-start row has no reason from any stage (`not_selected` is one), and
+    # the join back to the text scans the selected rows, not every candidate (3.2M at full size).
+    cold_plans = build_cold_start(rt, selected, status, cold_seed)
 
     sft = rt.tables.read("gold.sft_mix")
     cold = rt.tables.read("gold.cold_start")

@@ -3,9 +3,11 @@
 DeepSeek-R1 starts RL from a small SFT set of long CoTs in a readable format,
 ``|special_token|<reasoning_process>|special_token|<summary>``: reasoning in
 digestible steps followed by an answer that summarises it. Here a candidate
-qualifies when it has no reject reason from any stage, its prompt survived
-dedup, its reasoning length lies in a band, and its answer is a summary (long
-enough to be more than a bare ``\\boxed{}``, short next to the reasoning).
+qualifies when it has no reject reason from any stage (the mix stage draws from
+``silver.selected``: select kept it, so ``not_selected`` is not among them), its
+prompt survived dedup, its reasoning length lies in a band, and its answer is a
+summary (long enough to be more than a bare ``\\boxed{}``, short next to the
+reasoning).
 
 Readability is measured, not guessed: the share of the reasoning's characters
 that sit in paragraphs of at most ``readable_paragraph_chars``, from the
