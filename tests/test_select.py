@@ -143,6 +143,32 @@ def test_select_stage_policies_ranks_and_prompt_figures(runtime_factory) -> None
     assert [r["prompt_id"] for r in pool.collect()] == ["p3"]
 
 
+def test_prompt_texts_are_the_first_candidates(runtime_factory) -> None:
+    """Candidates of a prompt that disagree on its texts: silver.prompts takes the first by id, once."""
+    from pyspark.sql import functions as F
+
+    rt = runtime_factory()
+    # Rows in reverse id order, each with its own prompt and reference answer.
+    frame = candidates_frame(rt.spark, list(reversed(CANDIDATES))).withColumns(
+        {
+            "prompt": F.concat("prompt", F.lit(" / "), "candidate_id"),
+            "reference_answer": F.concat(F.coalesce("reference_answer", F.lit("")), F.lit(" / "), "candidate_id"),
+        }
+    )
+    rt.tables.write(frame, "silver.candidates")
+    select(rt)
+    prompts = read_back(rt, "silver.prompts")
+    assert sorted((r["prompt_id"], r["prompt"], r["reference_answer"]) for r in prompts) == [
+        ("p1", "prompt p1 / a1", "4 / a1"),
+        ("p2", "prompt p2 / b1", "7 / b1"),
+        ("p3", "prompt p3 / c1", "1 / c1"),
+        ("p4", "prompt p4 / d1", "2 / d1"),
+        ("p5", "prompt p5 / e1", "3 / e1"),
+        ("p6", "prompt p6 / g1", "9 / g1"),
+        ("q1", "prompt q1 / f1", " / f1"),
+    ]
+
+
 def test_top_k_and_source_override(runtime_factory) -> None:
     rt = runtime_factory()
     params = dataclasses.replace(
