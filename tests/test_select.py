@@ -152,7 +152,9 @@ def test_prompt_texts_are_the_first_candidates(runtime_factory) -> None:
     frame = candidates_frame(rt.spark, list(reversed(CANDIDATES))).withColumns(
         {
             "prompt": F.concat("prompt", F.lit(" / "), "candidate_id"),
-            "reference_answer": F.concat(F.coalesce("reference_answer", F.lit("")), F.lit(" / "), "candidate_id"),
+            "reference_answer": F.concat(
+                F.coalesce("reference_answer", F.lit("")), F.lit(" / "), "candidate_id"
+            ),
         }
     )
     rt.tables.write(frame, "silver.candidates")
