@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from sftmix.jobs.dedup import Scratch, dedup
 from sftmix.transforms.connected_components import connected_components
-from sftmix.transforms.dedup import candidate_pairs
+from sftmix.transforms.dedup import candidate_pairs, duplicate_responses
 
 from .conftest import read_back
 
@@ -199,6 +199,23 @@ def test_connected_components_and_hot_buckets(runtime_factory) -> None:  # noqa:
     pairs = {(r["a"], r["b"]) for r in candidate_pairs(fp, 3).collect()}
     assert pairs == {(0, 1), (0, 2), (0, 3), (0, 4), (10, 11), (10, 12), (11, 12)}
     assert candidate_pairs(fp.where(F.col("node") == 0), 3).count() == 0
+
+
+def test_duplicate_responses_ignore_whitespace_and_case(runtime_factory) -> None:  # noqa: ANN001
+    """Unicode whitespace (a no-break space, an ideographic space) counts as none, on both engines."""
+    rt = runtime_factory()
+    selected = rt.spark.createDataFrame(
+        [
+            ("s", "p1", "The  answer is 4."),
+            ("s", "p2", "the answer\u00a0is\n4.\u3000"),
+            ("s", "p3", "The answer is 5."),
+            ("s", "p4", "   "),  # blank: never a duplicate
+            ("s", "p5", ""),
+        ],
+        "source string, prompt_id string, completion string",
+    )
+    rows = {r["prompt_id"]: r["duplicate_response_of"] for r in duplicate_responses(selected, 1234).collect()}
+    assert len(rows) == 1 and rows.popitem()[1] in ("s/p1", "s/p2")
 
 
 def _check_demo(rt, truth: list[dict[str, Any]]) -> None:  # noqa: ANN001 - Runtime

@@ -386,15 +386,25 @@ def prompt_status(fp: DataFrame, clusters: DataFrame | None, contaminated: DataF
 
 # --- responses ----------------------------------------------------------------------------------
 
+# The characters with the Unicode White_Space property: one set on both engines (Java regex \s is ASCII only).
+UNICODE_WHITESPACE = (
+    "\t\n\u000b\f\r \u0085\u00a0\u1680"
+    + "".join(chr(code) for code in range(0x2000, 0x200B))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
+
 
 def duplicate_responses(selected: DataFrame, seed: int) -> DataFrame:
     """(source, prompt_id, duplicate_response_of): a selected response repeated verbatim under another prompt.
 
-    Whitespace- and case-insensitive hash of the whole completion, engine-native (no UDF: it runs
-    over long reasoning texts). The first prompt of a shared response (by the seeded key hash) is
-    the original; every other prompt sharing it points at it.
+    Whitespace- and case-insensitive hash of the whole completion (every Unicode whitespace character
+    removed, then lower case), engine-native (no UDF: it runs over long reasoning texts). The first
+    prompt of a shared response (by the seeded key hash) is the original; every other prompt sharing
+    it points at it. Whitespace is deleted with ``translate``, not collapsed with a regex: over the
+    full-size run's 1.98M selected completions (14 GB) the regex took 59.8 s, ``translate`` 23.2 s,
+    and the text is read in 9.0 s.
     """
-    normalized = F.lower(F.trim(F.regexp_replace(F.coalesce(F.col("completion"), F.lit("")), r"\s+", " ")))
+    normalized = F.lower(F.translate(F.coalesce(F.col("completion"), F.lit("")), UNICODE_WHITESPACE, ""))
     responses = (
         selected.where(F.length(F.trim(F.coalesce(F.col("completion"), F.lit("")))) > 0)
         .select("source", "prompt_id", F.xxhash64(normalized).alias("response_hash"))
