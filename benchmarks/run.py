@@ -39,7 +39,9 @@ time and memory across scales without the two-hour annotate); the result then ha
 ``STAGE`` (a crash, or a session that ended): the demo data and the lake stay,
 the earlier stages' figures are taken from the JSON lines the stopped run
 printed to ``LOG``, and the result says ``resumed_from``. Stages run the same
-code either way (each is timed alone); only the process that runs them differs.
+code either way (each is timed alone, and the resumed ones as ``--full``, as in a
+fresh run, whatever tables the stopped run left); only the process differs.
+It also reruns the later stages of a finished run with newer code.
 """
 
 from __future__ import annotations
@@ -313,6 +315,10 @@ def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
     if until:
         figures["until"] = until
     with TreeMemory() as memory, open_runtime(str(conf)) as rt:
+        if resume_from:
+            # As a fresh run would: every resumed stage recomputes its tables from all of its input
+            # (the stopped run may have left them, and an incremental select re-ranks nothing).
+            rt.full_rebuild = True
         cores = max(1, process_pool.pool_size()) if engine == "local" else 2
         figures["cores_used"] = cores
         started = time.perf_counter() - sum(s["seconds"] for s in stages)
