@@ -103,9 +103,26 @@ def plain_schema(schema: pa.Schema) -> pa.Schema:
 _LINE_SEPARATORS = ((b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
 
 
+def _has_line_separator(value: Any) -> bool:
+    # On str, not on the encoded bytes: finding a non-ASCII character in an ASCII-only str returns at
+    # once, where a search of the bytes reads them all (two such passes were 60% of the encoding).
+    if isinstance(value, str):
+        return "\u2028" in value or "\u2029" in value
+    if isinstance(value, dict):
+        return any(_has_line_separator(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_line_separator(v) for v in value)
+    return False
+
+
+def _json_line(row: dict[str, Any]) -> bytes:
+    line = orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+    if _has_line_separator(row):
+        for raw, escaped in _LINE_SEPARATORS:
+            line = line.replace(raw, escaped)
+    return line
+
+
 def jsonl_bytes(rows: list[dict[str, Any]]) -> bytes:
     """One JSON object per line, UTF-8, keys in column order, line separators escaped."""
-    out = b"".join(orjson.dumps(row) + b"\n" for row in rows)
-    for raw, escaped in _LINE_SEPARATORS:
-        out = out.replace(raw, escaped)
-    return out
+    return b"".join(_json_line(row) for row in rows)
