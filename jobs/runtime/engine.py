@@ -75,6 +75,11 @@ def _start_sail(engine: EngineConfig) -> Engine:
     # (reasoning texts) that is each task's whole output held in memory (select's ranked scratch
     # table at full size: ~13 GB). Delta tables roll files instead (storage.target_file_mb).
     os.environ.setdefault("SAIL_PARQUET__MAX_ROW_GROUP_SIZE", str(SAIL_ROW_GROUP_ROWS))
+    # Filters evaluated while Parquet is decoded (late materialization): the other columns are decoded
+    # only for the rows that pass, and a hash join's build side filters the scan it probes. Over the
+    # full-size silver.selected (1.98M rows, text columns): the cold-start join to 5,000 ids 5.7 ->
+    # 2.1 s, the mix draw's hash filter (43% kept) 8.9 -> 6.2 s, a scan without a filter unchanged.
+    os.environ.setdefault("SAIL_PARQUET__PUSHDOWN_FILTERS", "true")
     server = SparkConnectServer(ip="127.0.0.1", port=0)
     server.start(background=True)
     _, port = server.listening_address
