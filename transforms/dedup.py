@@ -404,9 +404,10 @@ def duplicate_responses(selected: DataFrame, seed: int) -> DataFrame:
     full-size run's 1.98M selected completions (14 GB) the regex took 59.8 s, ``translate`` 23.2 s,
     and the text is read in 9.0 s.
     """
-    normalized = F.lower(F.translate(F.coalesce(F.col("completion"), F.lit("")), UNICODE_WHITESPACE, ""))
+    completion = F.coalesce(F.col("completion"), F.lit(""))
+    normalized = F.lower(F.translate(completion, UNICODE_WHITESPACE, ""))
     responses = (
-        selected.where(F.length(F.trim(F.coalesce(F.col("completion"), F.lit("")))) > 0)
+        selected.where(F.length(F.trim(completion)) > 0)
         .select("source", "prompt_id", F.xxhash64(normalized).alias("response_hash"))
         .distinct()
         .withColumn("order", F.xxhash64(F.lit(seed), F.col("source"), F.col("prompt_id")))
