@@ -173,6 +173,36 @@ def test_candidates_in_both_styles(pool: None) -> None:
     ]
 
 
+@needs_sandbox
+def test_the_same_program_and_tests_run_once(pool: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[int] = []
+    real_map_chunks = process_pool.map_chunks
+
+    def counting(work, items, **kwargs):  # type: ignore[no-untyped-def]
+        ran.append(len(items))
+        return real_map_chunks(work, items, **kwargs)
+
+    monkeypatch.setattr(process_pool, "map_chunks", counting)
+    square = "def square(x):\n    return x * x"
+    items = [
+        (answer(square), SQUARE_TESTS),
+        (f"Squares, so:\n```python\n{square}\n```", SQUARE_TESTS),  # other prose, the same program
+        (answer(square), json.dumps({"test_list": ["assert square(2) == 5"]})),  # other tests
+        (answer("def square(x):\n    return x * abs(x)"), SQUARE_TESTS),
+        (answer(square), SQUARE_TESTS),
+    ]
+    known: dict[bytes, CodeOutcome] = {}
+    results = verify_programs(items, FAST, known)
+    assert ran == [3]
+    assert [(r.status, r.tests_passed, r.tests_total) for r in results if r] == [
+        ("pass", 3, 3), ("pass", 3, 3), ("fail", 0, 1), ("fail", 2, 3), ("pass", 3, 3),
+    ]
+    # Outcomes carry over to later batches of the partition through `known`.
+    again = verify_programs([items[3], (answer("def square(x):\n    return x ** 2"), SQUARE_TESTS)], FAST, known)
+    assert ran == [3, 1] and [r.status for r in again if r] == ["fail", "pass"]
+    assert len(known) == 4
+
+
 def sandbox_uid_processes() -> set[str]:
     """Live processes of the sandbox uid, as ``pid:start time`` (a reused pid is another process)."""
     found = set()

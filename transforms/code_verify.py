@@ -55,6 +55,7 @@ Connect cluster whose UDFs run in their own Python workers).
 from __future__ import annotations
 
 import functools
+import hashlib
 import marshal
 import math
 from collections.abc import Iterator, Sequence
@@ -62,6 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -235,27 +237,60 @@ def verify_chunk(params: CodeVerifyParams, items: Sequence[tuple[str | None, Any
     return outcomes
 
 
+def run_key(program_text: str | None, tests: Any, params: CodeVerifyParams) -> bytes:
+    """What a sandbox run depends on: the program extracted from the text and the tests, hashed.
+
+    Candidates with the same key get the same run (sampled candidates of a prompt often hold the
+    same program under different prose), so it runs once and its outcome is shared.
+    """
+    code = extract_program(program_text, params.languages, params.untagged_blocks, params.program_source)
+    tests_bytes = tests.encode() if isinstance(tests, str) else orjson.dumps(
+        tests, option=orjson.OPT_SORT_KEYS, default=str
+    )
+    key = hashlib.blake2b(digest_size=16)
+    for part in (b"-" if code is None else b"+" + code.encode(), tests_bytes):
+        key.update(len(part).to_bytes(8, "little"))
+        key.update(part)
+    return key.digest()
+
+
 def verify_programs(
-    items: Sequence[tuple[str | None, Any]], params: CodeVerifyParams
+    items: Sequence[tuple[str | None, Any]],
+    params: CodeVerifyParams,
+    known: dict[bytes, CodeOutcome] | None = None,
 ) -> list[CodeOutcome | None]:
-    """Run every (program text, tests value) through the pool (or inline without one), in order."""
+    """Run every (program text, tests value) through the pool (or inline without one), in order.
+
+    Items with the same ``run_key`` run once and share the outcome. ``known``: outcomes of earlier
+    calls by key (a partition's batches share one), read and filled here; a ``sandbox_error`` (the
+    machine's fault, not the program's) is never remembered.
+    """
+    known = {} if known is None else known
+    keys = [run_key(text, tests, params) for text, tests in items]
+    first: dict[bytes, int] = {}
+    for index, key in enumerate(keys):
+        if key not in known and key not in first:
+            first[key] = index
     size = process_pool.pool_size()
-    # With a pool, chunks no smaller than a quarter of the items keep map_chunks off its inline path.
-    chunk = max(1, min(params.chunk_size, math.ceil(len(items) / size))) if size else params.chunk_size
+    runs = [items[i] for i in first.values()]
+    # With a pool, chunks no smaller than a quarter of the runs keep map_chunks off its inline path.
+    chunk = max(1, min(params.chunk_size, math.ceil(len(runs) / size))) if size and runs else params.chunk_size
     results = process_pool.map_chunks(
         functools.partial(verify_chunk, params),
-        list(items),
+        runs,
         chunk_size=chunk,
         chunk_timeout_s=chunk * (params.run_timeout_s + 5.0) + 30.0,
     )
-    outcomes: list[CodeOutcome | None] = []
-    for item, result in zip(items, results, strict=True):
-        if result is None and parse_tests(item[1]) is not None:
+    fresh: dict[bytes, CodeOutcome | None] = {}
+    for key, item, result in zip(first, runs, results, strict=True):
+        spec = parse_tests(item[1])
+        if result is None and spec is not None:
             # The pool gave up on the chunk (a worker hung or died): say so, never guess.
-            total = parse_tests(item[1]).total  # type: ignore[union-attr]
-            result = CodeOutcome(0, total, "sandbox_error", "the process pool gave up on this chunk")
-        outcomes.append(result)
-    return outcomes
+            result = CodeOutcome(0, spec.total, "sandbox_error", "the process pool gave up on this chunk")
+        elif result is not None and result.status != "sandbox_error":
+            known[key] = result  # a sandbox error says something about this machine, not the program
+        fresh[key] = result
+    return [known.get(key, fresh.get(key)) for key in keys]
 
 
 def _sandbox_problems(bwrap: str | None, items: Sequence[int]) -> list[str]:
@@ -281,14 +316,19 @@ def _verify_batches(
     batches: Iterator[pa.RecordBatch], params: CodeVerifyParams, schema: pa.Schema
 ) -> Iterator[pa.RecordBatch]:
     domains = set(params.domains)
+    # Outcomes by run key across this partition's batches (a prompt's candidates may straddle two);
+    # cleared when large, so memory stays bounded whatever the partition holds.
+    known: dict[bytes, CodeOutcome] = {}
     for batch in batches:
+        if len(known) > 100_000:
+            known.clear()
         names = batch.schema.names
         domain = batch.column(names.index("domain")).to_pylist()
         texts = batch.column(names.index(params.program_column)).to_pylist()
         tests = batch.column(names.index(params.tests_column)).to_pylist()
         eligible = batch.column(names.index(_RUN)).to_pylist()
         rows = [i for i in range(batch.num_rows) if eligible[i] and domain[i] in domains and tests[i] is not None]
-        outcomes = dict(zip(rows, verify_programs([(texts[i], tests[i]) for i in rows], params), strict=True))
+        outcomes = dict(zip(rows, verify_programs([(texts[i], tests[i]) for i in rows], params, known), strict=True))
         kept = {f.name: batch.column(names.index(f.name)).to_pylist() if f.name in names else None
                 for f in CODE_FIELDS}
         values: dict[str, list[Any]] = {f.name: [] for f in CODE_FIELDS}
