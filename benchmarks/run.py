@@ -42,6 +42,11 @@ printed to ``LOG``, and the result says ``resumed_from``. Stages run the same
 code either way (each is timed alone, and the resumed ones as ``--full``, as in a
 fresh run, whatever tables the stopped run left); only the process differs.
 It also reruns the later stages of a finished run with newer code.
+
+``--set KEY=VALUE --label NAME`` runs with other settings (as ``sftmix --set``),
+e.g. ``--set code_verify.mode=external --label external`` for verdicts from
+outside instead of the sandbox; the result records the overrides and goes to
+``run-<engine>-<scale>-<label>.json``, never to ``full-<date>.json``.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, WORK, demo_config, raw_bytes  # noqa: E402
 
+from sftmix.jobs.cli import parse_overrides  # noqa: E402
 from sftmix.jobs.demo.generator import DemoParams, generate_demo_data  # noqa: E402
 from sftmix.jobs.pipeline import STAGES  # noqa: E402
 from sftmix.jobs.runtime.context import open_runtime, setup_logging  # noqa: E402
@@ -284,7 +290,8 @@ def earlier_stages(log: Path, before: str) -> list[dict[str, Any]]:
 
 
 def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
-        stages_log: Path | None = None, until: str | None = None) -> dict[str, Any]:
+        stages_log: Path | None = None, until: str | None = None,
+        overrides: dict[str, Any] | None = None, label: str | None = None) -> dict[str, Any]:
     tag = f"{scale:g}"
     demo = WORK / f"run-demo-{tag}"
     lake = WORK / f"run-lake-{engine}-{tag}"
@@ -310,11 +317,13 @@ def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
     }
     if resume_from:
         figures["resumed_from"] = resume_from
+    if overrides:
+        figures["overrides"], figures["label"] = overrides, label
     names = list(STAGES)
     wanted = names[: names.index(until) + 1] if until else names
     if until:
         figures["until"] = until
-    with TreeMemory() as memory, open_runtime(str(conf)) as rt:
+    with TreeMemory() as memory, open_runtime(str(conf), overrides) as rt:
         if resume_from:
             # As a fresh run would: every resumed stage recomputes its tables from all of its input
             # (the stopped run may have left them, and an incremental select re-ranks nothing).
@@ -384,8 +393,9 @@ def save(figures: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     text = json.dumps(figures, indent=2) + "\n"
     until = f"-{figures['until']}" if figures.get("until") else ""
-    (RESULTS / f"run-{figures['engine']}-{figures['scale']:g}{until}.json").write_text(text)
-    if figures["scale"] >= 1 and not until:
+    label = f"-{figures['label']}" if figures.get("label") else ""
+    (RESULTS / f"run-{figures['engine']}-{figures['scale']:g}{label}{until}.json").write_text(text)
+    if figures["scale"] >= 1 and not until and not label:
         (RESULTS / f"full-{figures['date']}.json").write_text(text)
 
 
@@ -425,6 +435,9 @@ def main() -> None:
     parser.add_argument("--resume-from", choices=list(STAGES), help="continue a stopped run at this stage")
     parser.add_argument("--stages-log", type=Path, help="the stopped run's output (its stage lines)")
     parser.add_argument("--until", choices=list(STAGES), help="stop after this stage")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key of the run (YAML value); needs --label")
+    parser.add_argument("--label", help="names the results of a run with --set: run-<engine>-<scale>-<label>.json")
     args = parser.parse_args()
     if args.compare is not None:
         print(compare(args.compare))
@@ -432,7 +445,11 @@ def main() -> None:
     setup_logging()
     if args.resume_from and not args.stages_log:
         parser.error("--resume-from needs --stages-log")
-    figures = run(args.scale, args.engine, args.keep, args.resume_from, args.stages_log, args.until)
+    if bool(args.set) != bool(args.label):
+        parser.error("--set and --label go together: a run with other settings must not pass for the default one")
+    overrides = parse_overrides(args.set)
+    figures = run(args.scale, args.engine, args.keep, args.resume_from, args.stages_log, args.until,
+                  overrides, args.label)
     save(figures)
     print(json.dumps({k: v for k, v in figures.items() if k != "stages"}, indent=2))
     print(f"{'stage':<10} {'seconds':>9} {'rows/s':>9} {'floor s':>9} {'x floor':>8} {'peak GB':>8}")
