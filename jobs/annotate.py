@@ -50,7 +50,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import time
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
@@ -58,7 +57,7 @@ from pyspark.sql import functions as F
 
 import sftmix
 from sftmix.jobs.runtime.config import settings_hash
-from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
+from sftmix.jobs.runtime.context import Phases, Runtime, StageResult, stage_main
 from sftmix.transforms.annotate import annotate_candidates, decide_annotate
 from sftmix.transforms.code_verify import CodeVerifyParams, code_status_counts, verify_code
 from sftmix.transforms.judgments import (
@@ -154,18 +153,9 @@ def incremental_inputs(rt: Runtime, keyed: DataFrame, planned: DataFrame, config
 def annotate(rt: Runtime) -> StageResult:
     cfg = rt.config
     requiring = sorted(s.name for s in cfg.sources if s.require_verification)
-    started = time.perf_counter()
-    phases: dict[str, float] = {}
-
-    def phase(name: str) -> None:
-        # Where the stage's time went (stage metrics): judgments, planning, annotating + writing, figures.
-        nonlocal started
-        now = time.perf_counter()
-        phases[name] = round(now - started, 2)
-        started = now
-
+    phases = Phases()  # judgments, planning, annotating + writing, figures
     generations, judgments = judged_generations(rt, rt.tables.read("bronze.generations"))
-    phase("judgments_s")
+    phases.done("judgments_s")
     if "tests" not in generations.columns:
         # A lake ingested before sources could map tests: nothing for the sandbox to run. Said loudly,
         # since a source that requires verification then ends `unverified`.
@@ -198,7 +188,7 @@ def annotate(rt: Runtime) -> StageResult:
 
     planned = annotated(keyed)
     inputs = incremental_inputs(rt, keyed, planned, config)
-    phase("plan_s")
+    phases.done("plan_s")
     if isinstance(inputs, str):
         slices = math.ceil(rt.tables.read("bronze.generations").count() / cfg.annotate.commit_rows) or 1
         log.info("annotate: annotating every candidate (%d commits): %s", slices, inputs)
@@ -218,7 +208,7 @@ def annotate(rt: Runtime) -> StageResult:
             # With the schema: Sail writes no file for an empty frame (nothing new), and a bare read finds no columns.
             todo_ids = rt.spark.read.schema(narrow.schema).parquet(scratch)
             annotating = todo_ids.count()
-            phase("find_new_s")
+            phases.done("find_new_s")
             slices = math.ceil(annotating / cfg.annotate.commit_rows) or 1
             log.info("annotate: incremental: %d new or re-judged candidates to annotate (%d commits)",
                      annotating, slices)
@@ -229,7 +219,7 @@ def annotate(rt: Runtime) -> StageResult:
         finally:
             rt.tables.drop_scratch(scratch)
         incremental = {"mode": "incremental", "annotated": annotating, "commits": slices}
-    phase("annotate_and_write_s")
+    phases.done("annotate_and_write_s")
     written = rt.tables.read("silver.candidates")
     rows = written.count()
     rejected = {
@@ -247,10 +237,10 @@ def annotate(rt: Runtime) -> StageResult:
     code_status = {r["code_status"]: r["rows"] for r in code_status_counts(written).collect()}
     if incremental["mode"] == "incremental":
         incremental["reused"] = rows - incremental["annotated"]
-    phase("figures_s")
+    phases.done("figures_s")
     details: dict[str, Any] = {
         "incremental": incremental,
-        "phases": phases,
+        "phases": phases.seconds,
         "verification": verification,
         "annotate_errors": errors,
         "code_verify": {"mode": code_verify.mode, "sources": runnable, "code_status": dict(sorted(code_status.items()))},

@@ -41,7 +41,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sftmix.jobs.runtime.config import ConfigError
-from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
+from sftmix.jobs.runtime.context import Phases, Runtime, StageResult, stage_main
 from sftmix.transforms.connected_components import connected_components
 from sftmix.transforms.decontaminate import (
     BENCHMARK_SCHEMA,
@@ -252,12 +252,14 @@ def dedup(rt: Runtime) -> StageResult:
     prompts = read_prompts(rt)
     scratch = Scratch(rt, "dedup")
     details: dict[str, Any] = {}
+    phases = Phases()
     try:
         # Before any fingerprinting: a repeated key or a node collision would also break the merge.
         n_prompts = check_node_ids(prompts)
         rows = benchmark_rows(rt)
         probe = benchmark_probe(rt, rows)
         update_fingerprints(rt, prompts, probe, scratch, details)
+        phases.done("fingerprints_s")
         details["fingerprints_reused"] = n_prompts - details["fingerprinted"]
         rt.progress("near duplicates and contamination over all fingerprints")
         # Counts come from silver.prompts, fingerprints from the table; the text hash in the join
@@ -269,18 +271,22 @@ def dedup(rt: Runtime) -> StageResult:
         if fp.count() != n_prompts:
             raise RuntimeError(f"dedup: {FINGERPRINTS} is out of step with silver.prompts")
         matches, contaminated, report = contamination(rt, fp, rows, scratch)
+        phases.done("contamination_s")
 
         clean = fp.join(contaminated.select("node"), "node", "left_anti")
         exact = exact_keepers(clean, seed) if cfg.exact else clean.withColumn("exact_keeper", F.col("node"))
         exact = scratch(exact)
         keepers = exact.where(F.col("node") == F.col("exact_keeper"))
+        phases.done("exact_s")
         clusters = near_duplicate_clusters(keepers, prompts, cfg, seed, scratch, details) if cfg.near else None
+        phases.done("near_s")
 
         everyone = fp.join(exact.select("node", "exact_keeper"), "node", "left")
         status = with_duplicate_responses(rt, prompt_status(everyone, clusters, contaminated))
         rt.tables.write(status, "silver.prompt_status")
         rt.tables.write(matches.drop("node"), "silver.contamination")
         rt.tables.write(report, "ops.contamination_report")
+        phases.done("status_s")  # duplicate responses included
     finally:
         scratch.drop()
 
@@ -293,6 +299,8 @@ def dedup(rt: Runtime) -> StageResult:
     counts = {r["dedup_status"]: r["n"] for r in per_status}
     details["duplicate_responses"] = sum(r["responses"] for r in per_status)
     rewrite_rl_prompts(rt, written)
+    phases.done("figures_and_rl_s")
+    details["phases"] = phases.seconds
     return StageResult(
         rows_in=sum(counts.values()),
         rows_out=counts.get("kept", 0),

@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sftmix.jobs import ops
-from sftmix.jobs.runtime.context import Runtime, StageResult, stage_main
+from sftmix.jobs.runtime.context import Phases, Runtime, StageResult, stage_main
 from sftmix.transforms.cold_start import (
     best_readable,
     cold_start_scores,
@@ -369,23 +369,29 @@ def mix(rt: Runtime) -> StageResult:
     status = read_prompt_status(rt)
     seed = cfg.mix.seed if cfg.mix.seed is not None else cfg.seed
     mix_version = next_mix_version(rt)
+    phases = Phases()
     plans = build_sft_mix(rt, selected, status, seed, mix_version)
+    phases.done("sft_mix_s")
     cold_seed = cfg.cold_start.seed if cfg.cold_start.seed is not None else cfg.seed
     # From silver.selected: a cold-start row has no reason from any stage (`not_selected` is one), and
     # the join back to the text scans the selected rows, not every candidate (3.2M at full size).
     cold_plans = build_cold_start(rt, selected, status, cold_seed)
+    phases.done("cold_start_s")
 
     sft = rt.tables.read("gold.sft_mix")
     cold = rt.tables.read("gold.cold_start")
     rt.tables.write(build_decisions(candidates, selected, status, sft, cold), "silver.decisions")
+    phases.done("decisions_s")
     decisions = rt.tables.read("silver.decisions")
     mix_rows = sum(p.taken for p in plans)
     figures, rejected = check_decisions(decisions, mix_rows)
+    phases.done("check_s")
     plan_rows = plan_frame(rt, "sft_mix", plans, cfg.mix.shortfall).unionByName(
         plan_frame(rt, "cold_start", cold_plans, "redistribute")
     )
     rt.tables.write(plan_rows.coalesce(1), "ops.mix_plan")
     version = record_version(rt, mix_version, seed, mix_rows)
+    phases.done("plan_and_history_s")
     if version.kept_rows is not None:
         log.info(
             "mix: version %d (%s draw) keeps %d of the %d rows of version %s",
@@ -410,6 +416,7 @@ def mix(rt: Runtime) -> StageResult:
             "in_cold_start": figures["in_cold_start"],
             "prompt_status": status is not None,
             "plan": [{**asdict(p), "upsampled": p.upsampled} for p in plans],
+            "phases": phases.seconds,
         },
     )
 

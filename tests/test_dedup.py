@@ -162,6 +162,11 @@ def test_dedup_stage(runtime_factory, tmp_path: Path, demo_dir: Path) -> None:  
     )
     assert set(result.rejected) == {"duplicate_prompt", "near_duplicate", "contaminated"}
     assert result.details["cc_rounds"] >= 1
+    # Where the stage's time went, in order (stage metrics).
+    assert list(result.details["phases"]) == [
+        "fingerprints_s", "contamination_s", "exact_s", "near_s", "status_s", "figures_and_rl_s",
+    ]
+    assert all(seconds >= 0 for seconds in result.details["phases"].values())
 
     audit = [r for r in read_back(rt, "silver.contamination") if r["benchmark"] == "demo"]
     assert {(r["prompt_id"], r["item_id"], r["match"]) for r in audit} == {

@@ -105,3 +105,6 @@ def test_local_mix_on_demo_data_gives_the_exact_total_per_stratum(runtime_factor
     # The demo's strata are uneven: some run short, and the plan shows what moved where.
     assert any(p["short"] for p in plan) and all(p["taken"] <= p["available"] for p in plan)
     assert result.details["in_mix_candidates"] == TOTAL
+    assert list(result.details["phases"]) == [
+        "sft_mix_s", "cold_start_s", "decisions_s", "check_s", "plan_and_history_s",
+    ]

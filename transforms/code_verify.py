@@ -37,6 +37,9 @@ elsewhere keeps them. A judge score (``verifier = judge``) or nothing
 (``none``) is replaced by the sandbox's verdict: running the tests is the
 stronger evidence.
 
+Runs are shared: rows whose program (as extracted) and tests are the same run
+once (``run_key``), within a batch and across a partition's batches.
+
 With ``mode: external`` it only adds the four columns (null where absent):
 verdicts come from outside as before. With ``mode: sandbox`` it first checks
 (in a pool worker, or on the classic Spark driver, and again in every worker

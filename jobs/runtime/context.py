@@ -64,6 +64,20 @@ class StageResult:
 StageBody = Callable[["Runtime"], StageResult]
 
 
+class Phases:
+    """Where a stage's time went: seconds per named phase, in order, for its metrics (``details.phases``)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        """Close the phase that began when the previous one ended (or at creation)."""
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._started, 2)
+        self._started = now
+
+
 @dataclass
 class Runtime:
     config: Config
