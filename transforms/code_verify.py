@@ -270,30 +270,29 @@ def verify_programs(
     """
     known = {} if known is None else known
     keys = [run_key(text, tests, params) for text, tests in items]
-    first: dict[bytes, int] = {}
+    outcomes: dict[bytes, CodeOutcome | None] = {key: known[key] for key in keys if key in known}
+    first: dict[bytes, int] = {}  # each key still to run, at its first item
     for index, key in enumerate(keys):
-        if key not in known and key not in first:
-            first[key] = index
-    size = process_pool.pool_size()
+        if key not in outcomes:
+            first.setdefault(key, index)
     runs = [items[i] for i in first.values()]
+    size = process_pool.pool_size()
     # With a pool, chunks no smaller than a quarter of the runs keep map_chunks off its inline path.
-    chunk = max(1, min(params.chunk_size, math.ceil(len(runs) / size))) if size and runs else params.chunk_size
+    chunk = max(1, min(params.chunk_size, math.ceil(len(runs) / size))) if size else params.chunk_size
     results = process_pool.map_chunks(
         functools.partial(verify_chunk, params),
         runs,
         chunk_size=chunk,
         chunk_timeout_s=chunk * (params.run_timeout_s + 5.0) + 30.0,
     )
-    fresh: dict[bytes, CodeOutcome | None] = {}
     for key, item, result in zip(first, runs, results, strict=True):
-        spec = parse_tests(item[1])
-        if result is None and spec is not None:
+        if result is None and (spec := parse_tests(item[1])) is not None:
             # The pool gave up on the chunk (a worker hung or died): say so, never guess.
             result = CodeOutcome(0, spec.total, "sandbox_error", "the process pool gave up on this chunk")
         elif result is not None and result.status != "sandbox_error":
             known[key] = result  # a sandbox error says something about this machine, not the program
-        fresh[key] = result
-    return [known.get(key, fresh.get(key)) for key in keys]
+        outcomes[key] = result
+    return [outcomes[key] for key in keys]
 
 
 def _sandbox_problems(bwrap: str | None, items: Sequence[int]) -> list[str]:
