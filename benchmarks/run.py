@@ -21,15 +21,21 @@ the ratio of the stage's time to its floor. Floors, measured in this run:
   candidate, in one process, on a deterministic sample of up to 20,000
   candidates; its MB/s is scaled to all of the stage's text and divided by the
   cores (running it over 23 GB would take longer than the pipeline);
+- reading alone: the engine scanning the columns a stage reads from its input
+  tables once, every value decoded (``STAGE_INPUTS``; an aggregate of lengths
+  and sizes, nothing written);
 - writing alone: each stage's output tables read back and written again by the
   engine to a scratch table (Delta on Sail, Parquet on classic Spark).
 
 A stage's floor is the sum of the floors of what it must do: ingest = parse +
-write bronze; annotate = fastText + write silver.candidates; export = writing
+write bronze; annotate = fastText + read bronze + write silver.candidates;
+select, dedup, mix = read their inputs + write their outputs; export = writing
 gold.sft_mix and gold.cold_start as Parquet and as JSON lines (the formats it
-writes; before 2026-11-26 evening, one Delta rewrite of gold.sft_mix); the other
-stages = writing their outputs. Results go to ``benchmarks/results/run-<engine>-<scale>.json``;
-the full-size run also to ``full-<date>.json``.
+writes, which reads them). Until 2026-11-27 the floors of annotate, select,
+dedup and mix left the read out (dedup's floor was then its 0.1 s write, so it
+had no ratio); each of those stages also reports ``ratio_to_floor_without_read``.
+Results go to ``benchmarks/results/run-<engine>-<scale>.json``; the full-size
+run also to ``full-<date>.json``.
 
 ``--until STAGE`` stops after that stage (e.g. ``--until ingest`` to compare ingest's
 time and memory across scales without the two-hour annotate); the result then has no
@@ -38,7 +44,10 @@ time and memory across scales without the two-hour annotate); the result then ha
 ``--resume-from STAGE --stages-log LOG`` continues a run that stopped before
 ``STAGE`` (a crash, or a session that ended): the demo data and the lake stay,
 the earlier stages' figures are taken from the JSON lines the stopped run
-printed to ``LOG``, and the result says ``resumed_from``. Stages run the same
+printed to ``LOG`` (or from a finished run's result file, floors included),
+and the result says ``resumed_from``. Floors are measured for the stages this
+process runs (the write floor of annotate copies the 15 GB silver.candidates,
+which a full-size lake's disk may not have room for). Stages run the same
 code either way (each is timed alone, and the resumed ones as ``--full``, as in a
 fresh run, whatever tables the stopped run left); only the process differs.
 It also reruns the later stages of a finished run with newer code.
@@ -91,6 +100,21 @@ STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
     "dedup": ("silver.prompt_status",),
     "mix": ("gold.sft_mix", "silver.decisions"),
     "export": ("gold.sft_mix",),
+}
+
+# What each stage must read, as (table, columns; None: every column): the read half of its floor.
+# Ingest's read is the parse floor; export's floor (writing gold in both formats) reads its input.
+MIX_READS = ("candidate_id", "source", "prompt_id", "kind", "domain", "reject_reasons", "system", "prompt",
+             "messages", "reasoning", "answer", "reasoning_chars", "answer_chars", "paragraph_chars")
+STAGE_INPUTS: dict[str, tuple[tuple[str, tuple[str, ...] | None], ...]] = {
+    "annotate": (("bronze.generations", None),),
+    "select": (("silver.candidates", None),),
+    "dedup": (("silver.prompts", None), ("silver.selected", ("source", "prompt_id", "completion"))),
+    "mix": (
+        ("silver.selected", MIX_READS),
+        ("silver.candidates", ("candidate_id", "source", "prompt_id", "kind", "domain", "reject_reasons")),
+        ("silver.prompt_status", None),
+    ),
 }
 
 
@@ -255,6 +279,31 @@ def write_floor(rt: Any, tables: tuple[str, ...]) -> float:
     return seconds
 
 
+def read_floor(rt: Any, inputs: tuple[tuple[str, tuple[str, ...] | None], ...]) -> float:
+    """Seconds for the engine to scan ``inputs`` once, every value decoded, and nothing else.
+
+    One aggregate per table: the summed length of each string or binary column, the summed size of
+    each array or map, a count of the rest; the engine cannot answer any of them from metadata.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    started = time.perf_counter()
+    for name, columns in inputs:
+        df = rt.tables.read(name)
+        fields = [f for f in df.schema.fields if columns is None or f.name in columns]
+        figures = []
+        for f in fields:
+            if isinstance(f.dataType, (T.StringType, T.BinaryType)):
+                figures.append(F.sum(F.length(f.name)))
+            elif isinstance(f.dataType, (T.ArrayType, T.MapType)):
+                figures.append(F.sum(F.size(f.name)))
+            else:
+                figures.append(F.count(f.name))
+        df.select(*figures).collect()  # one row
+    return time.perf_counter() - started
+
+
 def export_formats_floor(rt: Any, tables: tuple[str, ...]) -> float:
     """Seconds for the engine to write ``tables`` in the formats export writes: Parquet and JSON lines.
 
@@ -276,9 +325,17 @@ def export_formats_floor(rt: Any, tables: tuple[str, ...]) -> float:
 
 
 def earlier_stages(log: Path, before: str) -> list[dict[str, Any]]:
-    """The stage figures a stopped run printed, for the stages before ``before``."""
+    """The stage figures of an earlier run, for the stages before ``before``.
+
+    ``log`` is what a stopped run printed (its JSON stage lines), or the result file of a finished
+    run (``results/run-*.json``), whose stages also carry the floors measured in that run.
+    """
+    text = log.read_text()
     printed = {}
-    for line in log.read_text().splitlines():
+    if text.lstrip().startswith("{") and '"stages"' in text:
+        with contextlib.suppress(json.JSONDecodeError):
+            printed = {s["stage"]: s for s in json.loads(text)["stages"]}
+    for line in text.splitlines():
         if line.startswith('{"stage": '):
             figures = json.loads(line)
             printed[figures["stage"]] = figures
@@ -331,12 +388,14 @@ def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
         cores = max(1, process_pool.pool_size()) if engine == "local" else 2
         figures["cores_used"] = cores
         started = time.perf_counter() - sum(s["seconds"] for s in stages)
+        ran: list[str] = []  # the stages this process runs (a resumed run took the others' figures)
         for name, body in STAGES.items():
             if name not in wanted or any(s["stage"] == name for s in stages):
                 continue
             memory.reset()
             stage_started = time.perf_counter()
             result = rt.run_stage(name, body)
+            ran.append(name)
             seconds = time.perf_counter() - stage_started
             stages.append(
                 {
@@ -356,30 +415,44 @@ def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
             figures["cold_start_rows"] = rt.tables.read("gold.cold_start").count()
         figures["candidates"] = stages[0]["rows_out"]
 
-        # Floors, after the pipeline so they do not warm its caches.
+        # Floors, after the pipeline so they do not warm its caches; only of the stages this process ran
+        # (a resumed run keeps the earlier stages' figures, and their floors where the source had them).
         memory.reset()
-        ft = fasttext_floor(rt) if "annotate" in wanted else None
+        ft = fasttext_floor(rt) if "annotate" in ran else None
         figures["floor_fasttext"] = ft
-        writes = {name: round(write_floor(rt, tables), 1) for name, tables in STAGE_OUTPUTS.items() if name in wanted}
+        writes = {name: round(write_floor(rt, tables), 1) for name, tables in STAGE_OUTPUTS.items() if name in ran}
         figures["floor_write_s"] = writes
-        if "export" in wanted:
+        reads = {name: round(read_floor(rt, inputs), 1) for name, inputs in STAGE_INPUTS.items() if name in ran}
+        figures["floor_read_s"] = reads
+        if "export" in ran:
             figures["floor_export_formats_s"] = round(
                 export_formats_floor(rt, ("gold.sft_mix", "gold.cold_start")), 1
             )
-    parse_s, parse_bytes = parse_floor(demo / "raw")
-    figures["floor_parse"] = {"seconds_one_core": round(parse_s, 1), "mb": round(parse_bytes / 1e6, 1),
-                              "mb_per_s_one_core": round(parse_bytes / 1e6 / parse_s, 1)}
-    floors = {"ingest": parse_s / cores + writes["ingest"]}
+    floors = {}
+    if "ingest" in ran:
+        parse_s, parse_bytes = parse_floor(demo / "raw")
+        figures["floor_parse"] = {"seconds_one_core": round(parse_s, 1), "mb": round(parse_bytes / 1e6, 1),
+                                  "mb_per_s_one_core": round(parse_bytes / 1e6 / parse_s, 1)}
+        floors["ingest"] = parse_s / cores + writes["ingest"]
     if "floor_export_formats_s" in figures:
         floors["export"] = figures["floor_export_formats_s"]
+    for name in ("select", "dedup", "mix"):
+        if name in writes:
+            floors[name] = reads[name] + writes[name]
     if ft is not None:
-        floors["annotate"] = ft["seconds_one_core_all_text"] / cores + writes["annotate"]
+        floors["annotate"] = ft["seconds_one_core_all_text"] / cores + reads["annotate"] + writes["annotate"]
     for stage in stages:
         name = stage["stage"]
-        floor = floors.get(name, writes[name])
+        if name not in ran:
+            continue
+        floor = floors[name]
         stage["floor_s"] = round(floor, 1)
         # A floor under 0.1 s is timer noise on a table this small: the ratio would say nothing.
         stage["ratio_to_floor"] = round(stage["seconds"] / floor, 2) if floor >= 0.1 else None
+        if name in reads:
+            # Until 2026-11-27 the floors of these stages left their reads out: the ratio to that one.
+            write = writes[name] + (ft["seconds_one_core_all_text"] / cores if name == "annotate" and ft else 0.0)
+            stage["ratio_to_floor_without_read"] = round(stage["seconds"] / write, 2) if write >= 0.1 else None
         if name == "ingest":
             stage["mb_per_s"] = round(input_bytes / 1e6 / stage["seconds"], 1)
         if name == "annotate" and ft is not None:
@@ -414,7 +487,7 @@ def compare(scale: float) -> str:
         cells = []
         for figures in runs.values():
             stage = figures["stages"][index]
-            cells += [f"{stage['seconds']}", f"{stage['ratio_to_floor']}", f"{stage['peak_rss_gb']}"]
+            cells += [f"{stage['seconds']}", f"{stage.get('ratio_to_floor')}", f"{stage['peak_rss_gb']}"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     totals = []
     for figures in runs.values():
