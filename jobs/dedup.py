@@ -242,9 +242,26 @@ def contamination(
 
 def with_duplicate_responses(rt: Runtime, status: DataFrame) -> DataFrame:
     if rt.config.dedup.duplicate_responses and rt.tables.exists("silver.selected"):
-        responses = duplicate_responses(rt.tables.read("silver.selected"), rt.config.seed)
+        selected = rt.tables.read("silver.selected")
+        responses = duplicate_responses(selected, rt.config.seed, stored_response_hashes(selected))
         return status.join(responses, ["source", "prompt_id"], "left")
     return status.withColumn("duplicate_response_of", F.lit(None).cast("string"))
+
+
+def stored_response_hashes(selected: DataFrame) -> bool:
+    """Whether annotate's ``response_hash`` can decide duplicate responses: the column exists and no
+    row annotate measured (``annotate_error`` null) lacks it. Two narrow columns; stops at a miss."""
+    if "response_hash" not in selected.columns:
+        log.warning("dedup: silver.selected has no response_hash (an older sftmix): hashing the completions")
+        return False
+    measured = F.col("annotate_error").isNull() if "annotate_error" in selected.columns else F.lit(True)
+    if selected.where(F.col("response_hash").isNull() & measured).limit(1).count():
+        log.warning(
+            "dedup: some selected rows have no response_hash (annotated by an older sftmix): "
+            "duplicate responses are hashed from the completions instead"
+        )
+        return False
+    return True
 
 
 def dedup(rt: Runtime) -> StageResult:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import json
 import random
 import re
@@ -18,7 +19,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from sftmix.jobs.whatif import print_whatif, run_whatif, whatif_config
-from sftmix.transforms import code_blocks, language, repetition, scripts
+from sftmix.transforms import candidate_signals, code_blocks, language, repetition, scripts
 from sftmix.transforms.annotate import (
     ANNOTATE_REASONS,
     AnnotateParams,
@@ -528,11 +529,42 @@ def test_function_words_settle_english_only_in_latin_script() -> None:
     assert figures.foreign_label == "hi" and figures.foreign_letters > 0
 
 
+def _content_hash_plain(text: str) -> int:
+    """The compiled content hash the plain way: str.split() drops whitespace, A-Z folded, FNV-1a over
+    code points, splitmix64's finalizer, as a signed 64-bit int; 0 for no non-space character."""
+    mask = (1 << 64) - 1
+    content = "".join(text.split())
+    if not content:
+        return 0
+    value = 0xCBF29CE484222325
+    for char in content:
+        value = ((value ^ ord(char.lower() if "A" <= char <= "Z" else char)) * 0x100000001B3) & mask
+    value ^= value >> 30
+    value = (value * 0xBF58476D1CE4E5B9) & mask
+    value ^= value >> 27
+    value = (value * 0x94D049BB133111EB) & mask
+    value ^= value >> 31
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def test_content_hash_ignores_whitespace_and_ascii_case_only() -> None:
+    same = ["The answer is 4.", "the  answer\u00a0is\n4.\u3000", "THEANSWERIS4.", " theansweris4. "]
+    hashes = {repetition.measure(text, 10).content_hash for text in same}
+    assert len(hashes) == 1 and hashes != {0}
+    different = ["The answer is 5.", "The answer is 4!", "Ünd", "ünd", "答案是4", "答案是5"]
+    assert len({repetition.measure(text, 10).content_hash for text in different}) == len(different)
+    assert repetition.measure(" \n\t\u3000", 10).content_hash == 0 == repetition.measure("", 10).content_hash
+    assert candidate_signals.response_hash(0, 0) == 0
+    pair = candidate_signals.response_hash(11, 22)
+    assert pair not in (0, candidate_signals.response_hash(22, 11), candidate_signals.response_hash(11, 23))
+
+
 def _repetition_by_tuples(text: str, n: int) -> dict:
     """repetition.measure's figures the slow, plain way: tokens by str.split, n-grams as tuples."""
     spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
     tokens = [text[s:e] for s, e in spans]
     figures = {"duplicate_share": 0.0, "longest_chars": 0, "max_repeats": 0, "start": 0, "end": 0}
+    figures["content_hash"] = _content_hash_plain(text)
     if len(tokens) <= n:
         return figures
     grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
@@ -739,6 +771,14 @@ def test_annotate_reasons_spans_and_same_signals_on_both_engines(runtime_factory
     (code_span,) = rows["code_in_math"]["spans"]
     assert rows["code_in_math"]["reasoning"][code_span["start"] : code_span["end"]].startswith("```python")
     assert rows["big"]["reasoning_chars"] > 10_000_000
+    # Dedup's duplicate responses compare these: equal exactly when reasoning and answer are equal
+    # without whitespace (code_in_math and code_in_code share their text), 0 for none, 64 bits kept.
+    content = {k: ("".join((r["reasoning"] or "").split()), "".join((r["answer"] or "").split())) for k, r in rows.items()}
+    for (k1, r1), (k2, r2) in itertools.combinations(rows.items(), 2):
+        assert (r1["response_hash"] == r2["response_hash"]) == (content[k1] == content[k2]), (k1, k2)
+    assert all((r["response_hash"] == 0) == (content[k] == ("", "")) for k, r in rows.items())
+    assert rows["code_in_math"]["response_hash"] == rows["code_in_code"]["response_hash"]
+    assert any(r["response_hash"] < 0 for r in rows.values())
     # Every paragraph's length (what the cold-start readability reads), split here independently.
     assert mixed["paragraph_chars"] == [len(p.strip()) for p in re.split(r"\n\s*\n", reasoning) if p.strip()]
 

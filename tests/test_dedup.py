@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from sftmix.jobs.dedup import Scratch, dedup
+from sftmix.jobs.dedup import Scratch, dedup, stored_response_hashes
+from sftmix.transforms import candidate_signals, repetition
 from sftmix.transforms.connected_components import connected_components
 from sftmix.transforms.dedup import candidate_pairs, duplicate_responses
 
@@ -207,20 +208,36 @@ def test_connected_components_and_hot_buckets(runtime_factory) -> None:  # noqa:
 
 
 def test_duplicate_responses_ignore_whitespace_and_case(runtime_factory) -> None:  # noqa: ANN001
-    """Unicode whitespace (a no-break space, an ideographic space) counts as none, on both engines."""
+    """Unicode whitespace (a no-break space, an ideographic space) counts as none, on both engines,
+    whether the hashes come from annotate's signal pass (``response_hash``) or from the completions;
+    the job uses the stored ones only when no measured row lacks one."""
     rt = runtime_factory()
-    selected = rt.spark.createDataFrame(
-        [
-            ("s", "p1", "The  answer is 4."),
-            ("s", "p2", "the answer\u00a0is\n4.\u3000"),
-            ("s", "p3", "The answer is 5."),
-            ("s", "p4", "   "),  # blank: never a duplicate
-            ("s", "p5", ""),
-        ],
-        "source string, prompt_id string, completion string",
-    )
-    rows = {r["prompt_id"]: r["duplicate_response_of"] for r in duplicate_responses(selected, 1234).collect()}
-    assert len(rows) == 1 and rows.popitem()[1] in ("s/p1", "s/p2")
+    completions = [
+        ("p1", "The  answer is 4."),
+        ("p2", "the answer\u00a0is\n4.\u3000"),
+        ("p3", "The answer is 5."),
+        ("p4", "   "),  # blank: never a duplicate
+        ("p5", ""),
+    ]
+    # What annotate stores for a completion without a think block: no reasoning, the text as the answer.
+    stored = [
+        ("s", pid, text, candidate_signals.response_hash(0, repetition.measure(text, 10).content_hash), None)
+        for pid, text in completions
+    ]
+    assert [row[3] for row in stored][3:] == [0, 0]
+    schema = "source string, prompt_id string, completion string, response_hash bigint, annotate_error string"
+    selected = rt.spark.createDataFrame(stored, schema)
+    for stored_hashes in (True, False):
+        found = duplicate_responses(selected, 1234, stored_hashes).collect()
+        rows = {r["prompt_id"]: r["duplicate_response_of"] for r in found}
+        assert len(rows) == 1 and rows.popitem()[1] in ("s/p1", "s/p2"), stored_hashes
+
+    assert stored_response_hashes(selected)
+    assert not stored_response_hashes(selected.drop("response_hash"))
+    older = rt.spark.createDataFrame([*stored, ("s", "p6", "old row", None, None)], schema)
+    assert not stored_response_hashes(older)
+    failed = rt.spark.createDataFrame([*stored, ("s", "p7", "x", None, "TimeoutError")], schema)
+    assert stored_response_hashes(failed)  # a row annotate could not measure has nothing to compare
 
 
 def _check_demo(rt, truth: list[dict[str, Any]]) -> None:  # noqa: ANN001 - Runtime

@@ -163,6 +163,7 @@ SPAN_TYPE = T.StructType(
 _SPARK_TYPES: dict[str, T.DataType] = {
     "string": T.StringType(),
     "int": T.IntegerType(),
+    "long": T.LongType(),
     "float": T.DoubleType(),
     "bool": T.BooleanType(),
     "ints": T.ArrayType(T.IntegerType()),
@@ -177,6 +178,7 @@ _ARROW_SPAN = pa.struct(
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
     "int": pa.int32(),
+    "long": pa.int64(),
     "float": pa.float64(),
     "bool": pa.bool_(),
     "ints": pa.list_(pa.int32()),

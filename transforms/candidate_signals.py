@@ -17,6 +17,8 @@ Span offsets are character offsets into ``reasoning`` or into ``answer``;
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -73,6 +75,7 @@ SIGNAL_FIELDS: tuple[tuple[str, str], ...] = (
     ("repetition_share", "float"),
     ("longest_repeat_chars", "int"),
     ("max_ngram_repeats", "int"),
+    ("response_hash", "long"),
     ("signal_spans", "spans"),
     ("annotate_error", "string"),
 )
@@ -252,6 +255,7 @@ def text_signals(
         rep[0],
         rep[1],
         rep[2],
+        rep[3],
         spans,
         None,
     )
@@ -331,12 +335,20 @@ def _reasoning_language(
 
 def _repetition(
     reasoning: str, answer: str, n: int, spans: list[tuple[str, int, int, str]]
-) -> tuple[float, int, int]:
+) -> tuple[float, int, int, int]:
+    """(duplicate share, longest repeat, max repeats, response hash); spans get the repeats' places.
+
+    The response hash joins the content hashes of reasoning and answer (non-space characters, ASCII
+    case folded; ``repetition.measure``): dedup's ``duplicate_responses`` compares it across prompts
+    instead of normalizing every selected text again. 0 when neither has a non-space character.
+    """
     share = 0.0
     longest = 0
     repeats = 0
+    content = []
     for field_name, text in (("reasoning", reasoning), ("answer", answer)):
         figures = repetition.measure(text, n)
+        content.append(figures.content_hash)
         share = max(share, figures.duplicate_share)
         repeats = max(repeats, figures.max_repeats)
         if figures.longest_chars > longest:
@@ -352,4 +364,12 @@ def _repetition(
                     f"most frequent {n}-gram x{figures.max_repeats}",
                 )
             )
-    return round(share, 4), longest, repeats
+    return round(share, 4), longest, repeats, response_hash(content[0], content[1])
+
+
+def response_hash(reasoning_hash: int, answer_hash: int) -> int:
+    """One signed 64-bit hash of a (reasoning, answer) pair of content hashes; 0 for no content."""
+    if not reasoning_hash and not answer_hash:
+        return 0
+    digest = hashlib.blake2b(struct.pack("<qq", reasoning_hash, answer_hash), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True) or 1

@@ -394,24 +394,29 @@ UNICODE_WHITESPACE = (
 )
 
 
-def duplicate_responses(selected: DataFrame, seed: int) -> DataFrame:
+def duplicate_responses(selected: DataFrame, seed: int, stored_hashes: bool) -> DataFrame:
     """(source, prompt_id, duplicate_response_of): a selected response repeated verbatim under another prompt.
 
-    Whitespace- and case-insensitive hash of the whole completion (every Unicode whitespace character
-    removed, then lower case), engine-native (no UDF: it runs over long reasoning texts). The first
-    prompt of a shared response (by the seeded key hash) is the original; every other prompt sharing
-    it points at it. Whitespace is deleted with ``translate``, not collapsed with a regex: over the
-    full-size run's 1.98M selected completions (14 GB) the regex took 59.8 s, ``translate`` 23.2 s,
-    and the text is read in 9.0 s.
+    Responses are compared whitespace- and case-insensitively. With ``stored_hashes``, by annotate's
+    ``response_hash`` (reasoning and answer without whitespace, A-Z folded, hashed in the signal
+    pass's compiled loop; 0: no content): reading a bigint column instead of normalizing the text
+    here took the full-size run's step from ~24 s to ~1 s. The job passes False when a selected row
+    annotated by an older sftmix has none; then every row is hashed here from ``completion`` (every
+    Unicode whitespace character removed with ``translate``, a regex took 2.6x as long; then lower
+    case), engine-native, so that one hash function decides within a run. The first prompt of a shared
+    response (by the seeded key hash) is the original; every other prompt sharing it points at it.
     """
-    completion = F.coalesce(F.col("completion"), F.lit(""))
-    normalized = F.lower(F.translate(completion, UNICODE_WHITESPACE, ""))
-    responses = (
-        selected.where(F.length(F.trim(completion)) > 0)
-        .select("source", "prompt_id", F.xxhash64(normalized).alias("response_hash"))
-        .distinct()
-        .withColumn("order", F.xxhash64(F.lit(seed), F.col("source"), F.col("prompt_id")))
-    )
+    if stored_hashes:
+        hashed = selected.where(F.col("response_hash") != 0).select(
+            "source", "prompt_id", F.col("response_hash").cast("long").alias("response_hash")
+        )
+    else:
+        completion = F.coalesce(F.col("completion"), F.lit(""))
+        normalized = F.lower(F.translate(completion, UNICODE_WHITESPACE, ""))
+        hashed = selected.where(F.length(F.trim(completion)) > 0).select(
+            "source", "prompt_id", F.xxhash64(normalized).alias("response_hash")
+        )
+    responses = hashed.distinct().withColumn("order", F.xxhash64(F.lit(seed), F.col("source"), F.col("prompt_id")))
     window = Window.partitionBy("response_hash").orderBy("order", "source", "prompt_id")
     firsts = responses.withColumn("first_key", F.first(prompt_key()).over(window)).withColumn(
         "first_order", F.first("order").over(window)

@@ -59,6 +59,8 @@ class RepetitionFigures:
     max_repeats: int = 0  # occurrences of the most frequent n-gram (a loop repeats its block many times)
     start: int = 0
     end: int = 0
+    # The text's non-space characters, A-Z folded to a-z, hashed (text_kernels.repeated_ngrams); 0: none.
+    content_hash: int = 0
 
 
 def measure(text: str, n: int) -> RepetitionFigures:
@@ -68,10 +70,11 @@ def measure(text: str, n: int) -> RepetitionFigures:
     ascii_text = text.isascii()
     # ASCII: one byte a character, a quarter of the memory to go through
     points = np.frombuffer(text.encode("ascii"), dtype=np.uint8) if ascii_text else code_points(text)
-    covered, token_chars, repeats, start, end, longest = text_kernels.repeated_ngrams(
+    covered, token_chars, repeats, start, end, longest, content_hash = text_kernels.repeated_ngrams(
         points, _IS_SPACE, ascii_text, n
     ).tolist()
     figures.max_repeats = repeats
+    figures.content_hash = content_hash
     if repeats <= 1:
         return figures
     figures.duplicate_share = covered / max(1, token_chars)

@@ -163,6 +163,8 @@ def settle_marked_sentences(
 
 # Repetition (see repetition.py): the same hashes as its numpy form had, so figures are unchanged.
 BASE = np.uint64(0x100000001B3)  # odd: invertible mod 2**64
+FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+FNV_PRIME = BASE  # 0x100000001B3 is FNV-1a's 64-bit prime
 CJK_TOKEN_LENGTH = 12  # mean token length above which a non-ASCII text is read one character a token
 
 
@@ -180,7 +182,11 @@ def _mix(value: np.uint64) -> np.uint64:
 @njit(cache=_CACHE, nogil=True)
 def repeated_ngrams(points: np.ndarray, is_space: np.ndarray, ascii_text: bool, n: int) -> np.ndarray:
     """[duplicate token chars, all token chars, max repeats, longest run's first token's start,
-    its last token's end, its token chars plus gaps] of a text's code points, as int64.
+    its last token's end, its token chars plus gaps, content hash] of a text's code points, as int64.
+
+    The content hash covers the non-space characters in order, A-Z folded to a-z (FNV-1a over code
+    points, then ``_mix``; 0 when there are none): texts that differ only in whitespace and ASCII
+    case hash alike. It is computed here because this loop already visits every character.
 
     Tokens are runs of non-space characters (``is_space`` indexed by code point, anything past
     its end not a space); a non-ASCII text whose tokens average more than CJK_TOKEN_LENGTH
@@ -194,8 +200,14 @@ def repeated_ngrams(points: np.ndarray, is_space: np.ndarray, ascii_text: bool, 
     ends = np.empty(size, dtype=np.int64)
     count = 0
     inside = False
+    content = FNV_OFFSET
     for i in range(size):
-        space = is_space[min(np.int64(points[i]), last_space)]
+        code = np.int64(points[i])
+        space = is_space[min(code, last_space)]
+        if not space:
+            if 65 <= code <= 90:
+                code += 32
+            content = (content ^ np.uint64(code)) * FNV_PRIME
         if not space and not inside:
             starts[count] = i
             inside = True
@@ -221,12 +233,14 @@ def repeated_ngrams(points: np.ndarray, is_space: np.ndarray, ascii_text: bool, 
             for i in range(ends[t] - 1, starts[t] - 1, -1):
                 value = value * BASE + np.uint64(points[i]) + np.uint64(1)
             hashes[t] = _mix(value)
-    figures = np.zeros(6, dtype=np.int64)
+    figures = np.zeros(7, dtype=np.int64)
     chars_before = np.empty(count + 1, dtype=np.int64)
     chars_before[0] = 0
     for t in range(count):
         chars_before[t + 1] = chars_before[t] + ends[t] - starts[t]
     figures[1] = chars_before[count]
+    if count > 0:
+        figures[6] = np.int64(_mix(content))
     if count <= n:
         return figures
     windows = count - n + 1
