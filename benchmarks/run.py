@@ -29,7 +29,10 @@ the ratio of the stage's time to its floor. Floors, measured in this run:
 
 A stage's floor is the sum of the floors of what it must do: ingest = parse +
 write bronze; annotate = fastText + read bronze + write silver.candidates;
-select, dedup, mix = read their inputs + write their outputs; export = writing
+dedup = MinHash fingerprints of every prompt (``minhash.fingerprint_batch``,
+the numpy kernel dedup's pool runs, on a sample of 100,000 prompts in one
+process, scaled and divided by the cores, as fastText's) + read + write;
+select, mix = read their inputs + write their outputs; export = writing
 gold.sft_mix and gold.cold_start as Parquet and as JSON lines (the formats it
 writes, which reads them). Until 2026-11-27 the floors of annotate, select,
 dedup and mix left the read out (dedup's floor was then its 0.1 s write, so it
@@ -55,7 +58,9 @@ It also reruns the later stages of a finished run with newer code.
 ``--set KEY=VALUE --label NAME`` runs with other settings (as ``sftmix --set``),
 e.g. ``--set code_verify.mode=external --label external`` for verdicts from
 outside instead of the sandbox; the result records the overrides and goes to
-``run-<engine>-<scale>-<label>.json``, never to ``full-<date>.json``.
+``run-<engine>-<scale>-<label>.json``, never to ``full-<date>.json``. ``--label``
+alone names a run with the default settings the same way (a second measurement
+that must not replace the full-size file).
 """
 
 from __future__ import annotations
@@ -91,6 +96,7 @@ CANDIDATES_PER_PROMPT = 4
 FULL_MIX = 800_000
 FULL_COLD_START = 5_000
 FASTTEXT_SAMPLE = 20_000
+MINHASH_SAMPLE = 100_000
 
 # The tables each stage writes that count for its write floor (its main outputs).
 STAGE_OUTPUTS: dict[str, tuple[str, ...]] = {
@@ -267,6 +273,39 @@ def fasttext_floor(rt: Any) -> dict[str, float]:
     }
 
 
+def minhash_floor(rt: Any) -> dict[str, float]:
+    """Dedup's kernel alone: MinHash fingerprints (tokens, shingles, signatures, band keys;
+    ``minhash.fingerprint_batch``, the function dedup's pool runs) over a deterministic sample of
+    silver.prompts, in batches of dedup's size, one process, CPU seconds scaled to every prompt."""
+    from pyspark.sql import functions as F
+
+    from sftmix.transforms.minhash import fingerprint_batch
+
+    params = rt.config.dedup
+    prompts = rt.tables.read("silver.prompts")
+    rows = prompts.count()
+    every = max(1, rows // MINHASH_SAMPLE)
+    texts = (
+        prompts.where(F.abs(F.xxhash64("source", "prompt_id")) % every == 0)
+        .select("prompt")
+        .limit(MINHASH_SAMPLE)
+        .toPandas()  # a bounded sample: the floor runs in this one process by definition
+        .iloc[:, 0]
+        .tolist()
+    )
+    spec = params.spec(rt.config.seed)
+    started = time.process_time()
+    for start in range(0, len(texts), params.batch_rows):
+        fingerprint_batch(texts[start : start + params.batch_rows], spec)
+    seconds = time.process_time() - started
+    return {
+        "sample_rows": len(texts),
+        "rows": rows,
+        "rows_per_s_one_core": round(len(texts) / seconds),
+        "seconds_one_core_all_rows": round(rows * seconds / max(1, len(texts)), 1),
+    }
+
+
 def write_floor(rt: Any, tables: tuple[str, ...]) -> float:
     """Seconds to read ``tables`` and write them again to scratch tables (the engine's write path)."""
     started = time.perf_counter()
@@ -375,7 +414,9 @@ def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
     if resume_from:
         figures["resumed_from"] = resume_from
     if overrides:
-        figures["overrides"], figures["label"] = overrides, label
+        figures["overrides"] = overrides
+    if label:
+        figures["label"] = label
     names = list(STAGES)
     wanted = names[: names.index(until) + 1] if until else names
     if until:
@@ -420,6 +461,8 @@ def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
         memory.reset()
         ft = fasttext_floor(rt) if "annotate" in ran else None
         figures["floor_fasttext"] = ft
+        minhash = minhash_floor(rt) if "dedup" in ran else None
+        figures["floor_minhash"] = minhash
         writes = {name: round(write_floor(rt, tables), 1) for name, tables in STAGE_OUTPUTS.items() if name in ran}
         figures["floor_write_s"] = writes
         reads = {name: round(read_floor(rt, inputs), 1) for name, inputs in STAGE_INPUTS.items() if name in ran}
@@ -439,6 +482,8 @@ def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
     for name in ("select", "dedup", "mix"):
         if name in writes:
             floors[name] = reads[name] + writes[name]
+    if minhash is not None:
+        floors["dedup"] += minhash["seconds_one_core_all_rows"] / cores
     if ft is not None:
         floors["annotate"] = ft["seconds_one_core_all_text"] / cores + reads["annotate"] + writes["annotate"]
     for stage in stages:
@@ -452,6 +497,8 @@ def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
         if name in reads:
             # Until 2026-11-27 the floors of these stages left their reads out: the ratio to that one.
             write = writes[name] + (ft["seconds_one_core_all_text"] / cores if name == "annotate" and ft else 0.0)
+            if name == "dedup" and minhash is not None:
+                write += minhash["seconds_one_core_all_rows"] / cores
             stage["ratio_to_floor_without_read"] = round(stage["seconds"] / write, 2) if write >= 0.1 else None
         if name == "ingest":
             stage["mb_per_s"] = round(input_bytes / 1e6 / stage["seconds"], 1)
@@ -510,7 +557,7 @@ def main() -> None:
     parser.add_argument("--until", choices=list(STAGES), help="stop after this stage")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key of the run (YAML value); needs --label")
-    parser.add_argument("--label", help="names the results of a run with --set: run-<engine>-<scale>-<label>.json")
+    parser.add_argument("--label", help="names the results (run-<engine>-<scale>-<label>.json); needed by --set")
     args = parser.parse_args()
     if args.compare is not None:
         print(compare(args.compare))
@@ -518,8 +565,8 @@ def main() -> None:
     setup_logging()
     if args.resume_from and not args.stages_log:
         parser.error("--resume-from needs --stages-log")
-    if bool(args.set) != bool(args.label):
-        parser.error("--set and --label go together: a run with other settings must not pass for the default one")
+    if args.set and not args.label:
+        parser.error("--set needs --label: a run with other settings must not pass for the default one")
     overrides = parse_overrides(args.set)
     figures = run(args.scale, args.engine, args.keep, args.resume_from, args.stages_log, args.until,
                   overrides, args.label)
