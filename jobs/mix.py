@@ -280,12 +280,8 @@ def build_cold_start(
     scratch = rt.tables.scratch("cold-start-scores")
     try:
         # Stored before the threshold is applied (Sail cannot filter on the score over a Delta scan, see
-        # cold_start.readability) and read twice: for the sizes, then for the draw. With one per prompt,
-        # only each prompt's best row can be drawn: the rest are not stored (a third of the rows).
-        stored = cold_start_scores(candidates, status, params, seed)
-        if params.one_per_prompt:
-            stored = stored.where(F.col("prompt_rank") == 1)
-        stored.write.mode("overwrite").parquet(scratch)
+        # cold_start.readability) and read twice: for the sizes, then for the draw.
+        cold_start_scores(candidates, status, params, seed).write.mode("overwrite").parquet(scratch)
         scores = best_readable(rt.spark.read.parquet(scratch), params)
         label = "+".join(params.kinds)
         available = {
