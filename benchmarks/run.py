@@ -471,35 +471,29 @@ def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
             figures["floor_export_formats_s"] = round(
                 export_formats_floor(rt, ("gold.sft_mix", "gold.cold_start")), 1
             )
-    floors = {}
+    # The floors as defined until 2026-11-27 (writes, plus parsing for ingest and fastText for annotate),
+    # then today's: those plus each stage's reads and dedup's MinHash kernel.
+    old_floors: dict[str, float] = dict(writes)
     if "ingest" in ran:
         parse_s, parse_bytes = parse_floor(demo / "raw")
         figures["floor_parse"] = {"seconds_one_core": round(parse_s, 1), "mb": round(parse_bytes / 1e6, 1),
                                   "mb_per_s_one_core": round(parse_bytes / 1e6 / parse_s, 1)}
-        floors["ingest"] = parse_s / cores + writes["ingest"]
+        old_floors["ingest"] += parse_s / cores
+    if ft is not None:
+        old_floors["annotate"] += ft["seconds_one_core_all_text"] / cores
     if "floor_export_formats_s" in figures:
-        floors["export"] = figures["floor_export_formats_s"]
-    for name in ("select", "dedup", "mix"):
-        if name in writes:
-            floors[name] = reads[name] + writes[name]
+        old_floors["export"] = figures["floor_export_formats_s"]
+    floors = {name: old_floors[name] + reads.get(name, 0.0) for name in old_floors}
     if minhash is not None:
         floors["dedup"] += minhash["seconds_one_core_all_rows"] / cores
-    if ft is not None:
-        floors["annotate"] = ft["seconds_one_core_all_text"] / cores + reads["annotate"] + writes["annotate"]
     for stage in stages:
         name = stage["stage"]
         if name not in ran:
             continue
-        floor = floors[name]
-        stage["floor_s"] = round(floor, 1)
-        # A floor under 0.1 s is timer noise on a table this small: the ratio would say nothing.
-        stage["ratio_to_floor"] = round(stage["seconds"] / floor, 2) if floor >= 0.1 else None
+        stage["floor_s"] = round(floors[name], 1)
+        stage["ratio_to_floor"] = ratio(stage["seconds"], floors[name])
         if name in reads:
-            # Until 2026-11-27 the floors of these stages left their reads out: the ratio to that one.
-            write = writes[name] + (ft["seconds_one_core_all_text"] / cores if name == "annotate" and ft else 0.0)
-            if name == "dedup" and minhash is not None:
-                write += minhash["seconds_one_core_all_rows"] / cores
-            stage["ratio_to_floor_without_read"] = round(stage["seconds"] / write, 2) if write >= 0.1 else None
+            stage["ratio_to_floor_without_read"] = ratio(stage["seconds"], old_floors[name])
         if name == "ingest":
             stage["mb_per_s"] = round(input_bytes / 1e6 / stage["seconds"], 1)
         if name == "annotate" and ft is not None:
@@ -507,6 +501,11 @@ def run(scale: float, engine: str, keep: bool, resume_from: str | None = None,
     figures["stages"] = stages
     figures["peak_rss_gb"] = max(s["peak_rss_gb"] for s in stages)
     return figures
+
+
+def ratio(seconds: float, floor: float) -> float | None:
+    # A floor under 0.1 s is timer noise on a table this small: the ratio would say nothing.
+    return round(seconds / floor, 2) if floor >= 0.1 else None
 
 
 def save(figures: dict[str, Any]) -> None:

@@ -409,9 +409,7 @@ def duplicate_responses(selected: DataFrame, seed: int, stored_hashes: bool) -> 
     is the original; every other prompt sharing it points at it.
     """
     if stored_hashes:
-        hashed = selected.where(F.col("response_hash") != 0).select(
-            "source", "prompt_id", F.col("response_hash").cast("long").alias("response_hash")
-        )
+        hashed = selected.where(F.col("response_hash") != 0).select("source", "prompt_id", "response_hash")
     else:
         completion = F.coalesce(F.col("completion"), F.lit(""))
         normalized = F.lower(F.translate(completion, UNICODE_WHITESPACE, ""))
